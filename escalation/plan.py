@@ -1,0 +1,70 @@
+"""The escalation plan: a frozen snapshot of a policy and pure functions that walk it.
+
+A snapshot is taken when an incident starts escalating, so editing the policy later never
+disturbs a running escalation. Walking it has no I/O, which is what makes it easy to test.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypedDict
+
+from escalation.models import EscalationPolicy
+
+
+class LevelSnapshot(TypedDict):
+    position: int
+    delay_seconds: float
+    user_ids: list[int]
+
+
+class PolicySnapshot(TypedDict):
+    policy_id: int
+    name: str
+    repeat: int
+    levels: list[LevelSnapshot]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One page of one level: `level_index` into the snapshot's levels, and which loop."""
+
+    level_index: int
+    loop: int
+
+
+def policy_snapshot(policy: EscalationPolicy) -> PolicySnapshot:
+    levels = policy.levels.order_by("position").prefetch_related("users")
+    return {
+        "policy_id": policy.pk,
+        "name": policy.name,
+        "repeat": policy.repeat,
+        "levels": [
+            {
+                "position": level.position,
+                "delay_seconds": level.delay.total_seconds(),
+                "user_ids": sorted(user.pk for user in level.users.all()),
+            }
+            for level in levels
+        ],
+    }
+
+
+def first_step(snapshot: PolicySnapshot) -> Step | None:
+    return Step(level_index=0, loop=0) if snapshot["levels"] else None
+
+
+def next_step(snapshot: PolicySnapshot, current: Step) -> Step | None:
+    """The step after `current`, or None when the policy (with its repeats) is exhausted."""
+    if current.level_index + 1 < len(snapshot["levels"]):
+        return Step(level_index=current.level_index + 1, loop=current.loop)
+    if current.loop < snapshot["repeat"]:
+        return Step(level_index=0, loop=current.loop + 1)
+    return None
+
+
+def level_at(snapshot: PolicySnapshot, step: Step) -> LevelSnapshot:
+    return snapshot["levels"][step.level_index]
+
+
+def level_delay(snapshot: PolicySnapshot, step: Step) -> timedelta:
+    return timedelta(seconds=level_at(snapshot, step)["delay_seconds"])

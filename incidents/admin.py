@@ -1,0 +1,248 @@
+from typing import Any
+
+from auditlog.mixins import AuditlogHistoryAdminMixin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_POST
+
+from incidents import services
+from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
+
+
+class IntegrationInline(admin.TabularInline):
+    model = Integration
+    extra = 0
+    fields = ["name", "kind", "key_prefix", "is_active", "created_at"]
+    readonly_fields = ["name", "kind", "key_prefix", "created_at"]
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Keys are generated and shown once on the integration's own add page.
+        return False
+
+
+@admin.register(Service)
+class ServiceAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "team", "escalation_policy"]
+    list_filter = ["team"]
+    list_select_related = ["team", "escalation_policy"]
+    search_fields = ["name", "team__name"]
+    autocomplete_fields = ["escalation_policy"]
+    inlines = [IntegrationInline]
+    show_auditlog_history_link = True
+
+
+@admin.register(Integration)
+class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "service", "kind", "key_prefix", "is_active", "created_at"]
+    list_filter = ["kind", "is_active"]
+    list_select_related = ["service"]
+    search_fields = ["name", "service__name"]
+    readonly_fields = ["key_prefix", "created_at"]
+    actions = ["rotate_keys"]
+    show_auditlog_history_link = True
+
+    def save_model(self, request: HttpRequest, obj: Integration, form: Any, change: bool) -> None:
+        key = None if change else obj.issue_key()
+        super().save_model(request, obj, form, change)
+        if key is not None:
+            self._show_key_once(request, obj, key)
+
+    @admin.action(description="Rotate the keys of the selected integrations")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
+        for integration in queryset:
+            key = integration.issue_key()
+            integration.save()
+            self._show_key_once(request, integration, key)
+
+    def _show_key_once(self, request: HttpRequest, integration: Integration, key: str) -> None:
+        url = request.build_absolute_uri(integration.webhook_path(key))
+        self.message_user(
+            request,
+            format_html(
+                "Key for <b>{}</b> (shown only now, copy it): <code>{}</code> &mdash; "
+                "webhook URL <code>{}</code>",
+                integration,
+                key,
+                url,
+            ),
+            messages.WARNING,
+        )
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IncidentEventInline(ReadOnlyInline):
+    model = IncidentEvent
+    verbose_name_plural = "timeline"
+    fields = ["at", "kind", "message", "actor_label"]
+    readonly_fields = fields
+
+
+class AlertInline(ReadOnlyInline):
+    model = Alert
+    fields = ["received_at", "action", "severity", "summary", "source", "alert_key"]
+    readonly_fields = fields
+
+
+class NotificationInline(ReadOnlyInline):
+    model = Notification
+    fields = [
+        "created_at",
+        "user",
+        "channel",
+        "address",
+        "level_position",
+        "loop",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(Incident)
+class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "number",
+        "title",
+        "status_badge",
+        "service",
+        "severity",
+        "age",
+        "current_level_display",
+    ]
+    list_display_links = ["number", "title"]
+    list_filter = ["status", "severity", "service__team", "service"]
+    list_select_related = ["service"]
+    search_fields = ["title", "dedup_key"]
+    date_hierarchy = "created_at"
+    actions = ["acknowledge_selected", "resolve_selected"]
+    inlines = [IncidentEventInline, AlertInline, NotificationInline]
+    fields = [
+        "title",
+        "service",
+        "severity",
+        "status",
+        "dedup_key",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+        "current_level_display",
+        "loop",
+        "next_escalation_at",
+    ]
+    readonly_fields = fields
+    show_auditlog_history_link = True
+    change_form_template = "admin/incidents/incident/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # incidents come from alerts
+
+    @admin.display(description="#", ordering="pk")
+    def number(self, incident: Incident) -> str:
+        return f"#{incident.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, incident: Incident) -> str:
+        colours = {"triggered": "#ba2121", "acknowledged": "#b8860b", "resolved": "#2e7d32"}
+        return format_html(
+            '<b style="color:{}">{}</b>', colours[incident.status], incident.get_status_display()
+        )
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, incident: Incident) -> str:
+        return timesince(incident.created_at, timezone.now())
+
+    @admin.display(description="level")
+    def current_level_display(self, incident: Incident) -> str:
+        level = incident.current_level
+        if level is None:
+            return "-"
+        return f"{level}" + (f" (repeat {incident.loop})" if incident.loop else "")
+
+    @admin.action(description="Acknowledge selected incidents", permissions=["change"])
+    def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._transition(request, queryset, services.incident_acknowledge, "acknowledged")
+
+    @admin.action(description="Resolve selected incidents", permissions=["change"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._transition(request, queryset, services.incident_resolve, "resolved")
+
+    def _transition(self, request: HttpRequest, incidents: Any, service: Any, done: str) -> None:
+        actor = services.Actor.of_user(request.user)
+        changed = 0
+        for incident_id in incidents.values_list("pk", flat=True):
+            try:
+                service(incident_id=incident_id, actor=actor)
+                changed += 1
+            except services.DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if changed:
+            self.message_user(request, f"{changed} incident(s) {done}.", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/acknowledge/",
+                view(require_POST(self.acknowledge_view)),
+                name="incidents_incident_acknowledge",
+            ),
+            path(
+                "<int:pk>/resolve/",
+                view(require_POST(self.resolve_view)),
+                name="incidents_incident_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def acknowledge_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._transition_view(request, pk, services.incident_acknowledge, "acknowledged")
+
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._transition_view(request, pk, services.incident_resolve, "resolved")
+
+    def _transition_view(
+        self, request: HttpRequest, pk: int, service: Any, done: str
+    ) -> HttpResponse:
+        incident = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, incident):
+            return HttpResponse(status=403)
+        self._transition(request, Incident.objects.filter(pk=incident.pk), service, done)
+        return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
