@@ -1,0 +1,64 @@
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from incidents.models import Integration, Service
+from tests.factories import (
+    MembershipFactory,
+    PolicyFactory,
+    ServiceFactory,
+    UserFactory,
+    add_level,
+    make_integration,
+)
+
+# Copies of the team's real-format payload corpus (shared/samples/payloads), kept in the
+# repository so the suite runs from a bare clone.
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def load_sample(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text())
+
+
+@dataclass
+class Setup:
+    """A team with two responders on a two-level policy, a service and its integrations."""
+
+    service: Service
+    alice: Any
+    bob: Any
+    outsider: Any
+    alertmanager: Integration
+    alertmanager_key: str
+    events_api: Integration
+    events_api_key: str
+
+
+@pytest.fixture
+def make_setup(db: None) -> Callable[..., Setup]:
+    def build(level_delay: timedelta = timedelta(minutes=5), repeat: int = 0) -> Setup:
+        alice = UserFactory(username="alice")
+        bob = UserFactory(username="bob")
+        outsider = UserFactory(username="outsider")
+        policy = PolicyFactory(repeat=repeat)
+        add_level(policy, [alice], level_delay)
+        add_level(policy, [bob], level_delay)
+        service = ServiceFactory(team=policy.team, escalation_policy=policy)
+        for user in (alice, bob):
+            MembershipFactory(team=policy.team, user=user)
+        MembershipFactory(user=outsider)  # a member of another team
+        alertmanager, am_key = make_integration(service, Integration.Kind.ALERTMANAGER, "AM")
+        events_api, pd_key = make_integration(service, Integration.Kind.EVENTS_API_V2, "PD")
+        return Setup(service, alice, bob, outsider, alertmanager, am_key, events_api, pd_key)
+
+    return build
+
+
+@pytest.fixture
+def setup(make_setup: Callable[..., Setup]) -> Setup:
+    return make_setup()
