@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from incidents.models import Integration, Service
 from tests.factories import (
     MembershipFactory,
