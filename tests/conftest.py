@@ -26,6 +26,11 @@ def load_sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Setup:
     """A team with two responders on a two-level policy, a service and its integrations."""
@@ -63,3 +68,30 @@ def make_setup(db: None) -> Callable[..., Setup]:
 @pytest.fixture
 def setup(make_setup: Callable[..., Setup]) -> Setup:
     return make_setup()
+
+
+@pytest.fixture
+def redis_conn() -> Any:
+    """The test Redis database, emptied. Refuses database 0, which `make run` uses."""
+    import django_rq
+    from django.conf import settings
+
+    connection = django_rq.get_connection("escalation")
+    if connection.connection_pool.connection_kwargs.get("db", 0) == 0:
+        pytest.fail(
+            f"Refusing to flush Redis database 0 ({settings.REDIS_URL}); run `make test`"
+            " or point REDIS_URL at a scratch database such as redis://127.0.0.1:6379/15"
+        )
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+def trigger_event(
+    dedup_key: str = "disk-full", severity: str = "critical", summary: str = "Disk full on db-1"
+) -> Any:
+    from incidents.intake.events import AlertEvent
+
+    return AlertEvent(
+        action="trigger", dedup_key=dedup_key, summary=summary, severity=severity, source="db-1"
+    )

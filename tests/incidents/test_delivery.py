@@ -1,0 +1,130 @@
+"""Delivering pages from the outbox."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from escalation.channels import PermanentDeliveryError, TransientDeliveryError
+from escalation.channels.email import EmailChannel
+from incidents.models import Incident, IncidentEvent, Notification
+from incidents.services import SYSTEM, alert_ingest, incident_acknowledge, notification_deliver
+from tests.conftest import Setup, trigger_event
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def page(setup: Setup, time_machine: Any) -> Notification:
+    time_machine.move_to(START, tick=False)
+    result = alert_ingest(integration=setup.alertmanager, events=[trigger_event()])[0]
+    return Notification.objects.get(incident_id=result.incident_id)
+
+
+@pytest.fixture
+def failing_channel(monkeypatch: pytest.MonkeyPatch) -> list[Exception]:
+    """Make the e-mail channel raise the queued errors, one per attempt."""
+    errors: list[Exception] = []
+
+    def send(self: EmailChannel, message: Any) -> None:
+        raise errors.pop(0)
+
+    monkeypatch.setattr(EmailChannel, "send", send)
+    return errors
+
+
+def test_delivery_sends_one_email_and_records_it(page: Notification) -> None:
+    assert notification_deliver(notification_id=page.pk) == "sent"
+
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == ["alice@example.com"]
+    assert email.subject == f"[Watchstander] #{page.incident_id} CRITICAL: Disk full on db-1"
+    assert f"/admin/incidents/incident/{page.incident_id}/change/" in email.body
+    assert f"/api/v1/incidents/{page.incident_id}/acknowledge/" in email.body
+    assert page.idempotency_key in email.extra_headers["Message-ID"]
+    page.refresh_from_db()
+    assert (page.status, page.attempts, page.sent_at) == ("sent", 1, START)
+    assert page.incident.events.last().kind == IncidentEvent.Kind.NOTIFIED
+
+
+def test_a_sent_page_is_never_sent_again(page: Notification) -> None:
+    notification_deliver(notification_id=page.pk)
+
+    assert notification_deliver(notification_id=page.pk) == "skipped"
+    assert len(mail.outbox) == 1
+
+
+def test_transient_failure_retries_with_backoff(
+    page: Notification, failing_channel: list[Exception]
+) -> None:
+    failing_channel += [TransientDeliveryError("timeout"), TransientDeliveryError("timeout")]
+
+    assert notification_deliver(notification_id=page.pk) == "retry"
+    page.refresh_from_db()
+    assert (page.status, page.attempts, page.last_error) == ("pending", 1, "timeout")
+    assert page.next_attempt_at == START + timedelta(seconds=30)
+
+    assert notification_deliver(notification_id=page.pk) == "early"
+
+    page.next_attempt_at = START
+    page.save()
+    assert notification_deliver(notification_id=page.pk) == "retry"
+    page.refresh_from_db()
+    assert page.next_attempt_at == START + timedelta(seconds=60)
+
+
+def test_retry_after_from_the_far_end_is_honoured(
+    page: Notification, failing_channel: list[Exception]
+) -> None:
+    failing_channel.append(TransientDeliveryError("429", retry_after=600))
+
+    notification_deliver(notification_id=page.pk)
+
+    page.refresh_from_db()
+    assert page.next_attempt_at == START + timedelta(seconds=600)
+
+
+def test_gives_up_after_the_maximum_attempts(
+    page: Notification, settings: Any, failing_channel: list[Exception]
+) -> None:
+    settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    failing_channel += [TransientDeliveryError("down"), TransientDeliveryError("still down")]
+    notification_deliver(notification_id=page.pk)
+    Notification.objects.filter(pk=page.pk).update(next_attempt_at=START)
+
+    assert notification_deliver(notification_id=page.pk) == "failed"
+
+    page.refresh_from_db()
+    assert page.status == Notification.Status.FAILED
+    assert "still down" in page.last_error
+    assert page.incident.events.last().kind == IncidentEvent.Kind.NOTIFICATION_FAILED
+
+
+def test_permanent_failure_is_not_retried(
+    page: Notification, failing_channel: list[Exception]
+) -> None:
+    failing_channel.append(PermanentDeliveryError("550 no such user"))
+
+    assert notification_deliver(notification_id=page.pk) == "failed"
+    assert notification_deliver(notification_id=page.pk) == "skipped"
+
+
+def test_an_unexpected_error_is_retried_not_lost(
+    page: Notification, failing_channel: list[Exception]
+) -> None:
+    failing_channel.append(RuntimeError("template blew up"))
+
+    assert notification_deliver(notification_id=page.pk) == "retry"
+    page.refresh_from_db()
+    assert page.status == "pending"
+    assert "RuntimeError" in page.last_error
+
+
+def test_pages_for_an_acknowledged_incident_are_not_sent(page: Notification) -> None:
+    incident_acknowledge(incident_id=page.incident_id, actor=SYSTEM)
+
+    assert notification_deliver(notification_id=page.pk) == "skipped"
+    assert mail.outbox == []
+    assert Incident.objects.get(pk=page.incident_id).status == "acknowledged"
