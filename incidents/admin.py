@@ -92,19 +92,24 @@ class ReadOnlyInline(admin.TabularInline):
 class IncidentEventInline(ReadOnlyInline):
     model = IncidentEvent
     verbose_name_plural = "timeline"
-    fields = ["at", "kind", "message", "actor_label"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "kind", "message", "actor_label")
 
 
 class AlertInline(ReadOnlyInline):
     model = Alert
-    fields = ["received_at", "action", "severity", "summary", "source", "alert_key"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "received_at",
+        "action",
+        "severity",
+        "summary",
+        "source",
+        "alert_key",
+    )
 
 
 class NotificationInline(ReadOnlyInline):
     model = Notification
-    fields = [
+    fields = readonly_fields = (
         "created_at",
         "user",
         "channel",
@@ -115,8 +120,7 @@ class NotificationInline(ReadOnlyInline):
         "attempts",
         "sent_at",
         "last_error",
-    ]
-    readonly_fields = fields
+    )
 
 
 @admin.register(Incident)
@@ -137,7 +141,7 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["acknowledge_selected", "resolve_selected"]
     inlines = [IncidentEventInline, AlertInline, NotificationInline]
-    fields = [
+    fields = readonly_fields = (
         "title",
         "service",
         "severity",
@@ -151,8 +155,7 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         "current_level_display",
         "loop",
         "next_escalation_at",
-    ]
-    readonly_fields = fields
+    )
     show_auditlog_history_link = True
     change_form_template = "admin/incidents/incident/change_form.html"
 

@@ -1,10 +1,10 @@
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from incidents.models import Incident
 
 
-def incidents_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Incident]:
+def incidents_visible_to(user: User | AnonymousUser) -> QuerySet[Incident]:
     """Incidents of the services of the teams `user` belongs to; every incident for superusers.
 
     Team-scoped object permissions (django-guardian) replace this with the RBAC issue.

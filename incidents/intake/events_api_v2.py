@@ -28,7 +28,8 @@ class ImageSerializer(StrictSerializer):
 
 class PayloadSerializer(StrictSerializer):
     summary = serializers.CharField(max_length=1024)
-    source = serializers.CharField(max_length=255)
+    # (Serializer fields named "source" shadow Field.source for type checkers only.)
+    source = serializers.CharField(max_length=255)  # type: ignore[assignment]
     severity = serializers.ChoiceField(choices=Severity.values)
     timestamp = serializers.DateTimeField(required=False)
     component = serializers.CharField(max_length=255, required=False, allow_blank=True)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 
 @dataclass(frozen=True)
@@ -12,7 +12,9 @@ class Actor:
     user: Any = None  # the acting user, when a person acted
 
     @classmethod
-    def of_user(cls, user: AbstractBaseUser) -> "Actor":
+    def of_user(cls, user: AbstractBaseUser | AnonymousUser) -> "Actor":
+        if not user.is_authenticated:
+            raise ValueError("an anonymous user cannot act on incidents")
         return cls(label=user.get_username(), user=user)
 
     @classmethod

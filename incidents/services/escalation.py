@@ -78,7 +78,8 @@ def _page_level(incident: Incident, snapshot: PolicySnapshot, step: Step, now: d
     level = level_at(snapshot, step)
     incident.level_index, incident.loop = step.level_index, step.loop
     users = get_user_model().objects.filter(pk__in=level["user_ids"], is_active=True)
-    paged, unreachable = [], []
+    paged: list[str] = []
+    unreachable: list[str] = []
     for user in users.order_by("username"):
         points = contact_points(user)
         for point in points:

@@ -33,6 +33,7 @@ def alert_ingest(*, integration: Integration, events: Sequence[AlertEvent]) -> l
 def _ingest_one(integration: Integration, event: AlertEvent, actor: Actor) -> IngestResult:
     service = integration.service
     created = False
+    incident: Incident | None
     if event.action == Alert.Action.TRIGGER:
         incident, created = _open_incident(service, event)
     else:
