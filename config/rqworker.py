@@ -11,17 +11,16 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker
 
-MAINTENANCE_INTERVAL_SECONDS = 15
-
 
 class WatchstanderWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL_SECONDS)
+        kwargs.setdefault("maintenance_interval", settings.RQ_MAINTENANCE_INTERVAL_SECONDS)
         super().__init__(*args, **kwargs)
 
     def execute_job(self, job: Job, queue: Queue) -> None:

@@ -123,6 +123,9 @@ RQ_QUEUES = {
     "notifications": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
 }
 RQ = {"WORKER_CLASS": "config.rqworker.WatchstanderWorker"}
+# How often each worker cleans RQ's registries, restarts a dead scheduler and wakes the
+# reconciler. RQ's default is 600 s, which leaves a crashed scheduler's jobs stuck for 13 min.
+RQ_MAINTENANCE_INTERVAL_SECONDS = env_int("RQ_MAINTENANCE_INTERVAL_SECONDS", 15)
 RQ_SHOW_ADMIN_LINK = True
 
 # --- E-mail ---------------------------------------------------------------------------------

@@ -79,34 +79,51 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def worker(
+def start_worker(
     transactional_db: None, child_env: dict[str, str], redis_conn: Any, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = (tmp_path / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "rqworker",
-            "escalation",
-            "notifications",
-            "--with-scheduler",
-            "--worker-ttl",
-            "30",
-        ],
-        cwd=ROOT,
-        env=child_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(
-        lambda: Worker.all(connection=redis_conn) or process.poll() is not None,
-        START_TIMEOUT,
-        "the RQ worker to register",
-    )
-    assert process.poll() is None, (tmp_path / "worker.log").read_text()
-    yield process
-    _stop(process)
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start an `rqworker` (escalation + notifications, with its scheduler) in its own
+    process group, so a test can kill it together with its scheduler as a container would."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(worker_ttl: int = 30, **env: str) -> subprocess.Popen[bytes]:
+        log_path = tmp_path / f"worker-{len(processes)}.log"
+        before = {worker.name for worker in Worker.all(connection=redis_conn)}
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "rqworker",
+                "escalation",
+                "notifications",
+                "--with-scheduler",
+                "--worker-ttl",
+                str(worker_ttl),
+            ],
+            cwd=ROOT,
+            env={**child_env, **env},
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        processes.append(process)
+
+        def registered() -> bool:
+            assert process.poll() is None, log_path.read_text()
+            return bool({w.name for w in Worker.all(connection=redis_conn)} - before)
+
+        wait_for(registered, START_TIMEOUT, "the RQ worker to register")
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            _stop(process)
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    return start_worker()
 
 
 @dataclass
