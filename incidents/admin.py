@@ -55,7 +55,9 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         if key is not None:
             self._show_key_once(request, obj, key)
 
-    @admin.action(description="Rotate the keys of the selected integrations")
+    @admin.action(
+        description="Rotate the keys of the selected integrations", permissions=["change"]
+    )
     def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
             key = integration.issue_key()

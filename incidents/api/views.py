@@ -1,6 +1,7 @@
+import contextlib
 from typing import Any
 
-from auditlog.context import set_actor
+from auditlog.context import auditlog_value
 from django.db.models import QuerySet
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -16,23 +17,19 @@ from incidents.selectors import incidents_visible_to
 class AuditedActorMixin:
     """Record the API user as the audit-log actor.
 
-    auditlog's middleware reads request.user before DRF has authenticated a token, so without
-    this every change made through token auth would be logged with no actor.
+    AuditlogMiddleware captures request.user before DRF has authenticated a token, so changes
+    made with token auth would be logged with no actor. Rather than opening a second audit scope
+    (auditlog does not restore the outer one on exit, which would leak a signal receiver per
+    request and replace the middleware's forwarded address), put the actor into the scope the
+    middleware opened for this request.
     """
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         if request.user.is_authenticated:
-            self._audit_scope = set_actor(request.user, remote_addr=request.META.get("REMOTE_ADDR"))
-            self._audit_scope.__enter__()
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        scope = getattr(self, "_audit_scope", None)
-        if scope is not None:
-            scope.__exit__(None, None, None)
-        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+            # Outside AuditlogMiddleware (a view called directly) there is no scope to tag.
+            with contextlib.suppress(LookupError):
+                auditlog_value.get()["actor"] = request.user
 
 
 class IncidentViewSet(AuditedActorMixin, viewsets.ReadOnlyModelViewSet):

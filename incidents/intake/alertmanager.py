@@ -94,7 +94,8 @@ def _trigger(
     alert: dict[str, Any],
     raw: dict[str, Any],
 ) -> AlertEvent:
-    labels, annotations = raw["labels"], raw.get("annotations") or {}
+    # Values from the validated alert (DRF made them strings); the raw one is only stored.
+    labels, annotations = alert["labels"], alert["annotations"]
     summary = (
         annotations.get("summary")
         or message["commonAnnotations"].get("summary")
@@ -107,7 +108,7 @@ def _trigger(
         summary=str(summary),
         severity=SEVERITY_LABELS.get(labels.get("severity", "").lower(), DEFAULT_SEVERITY),
         source=labels.get("instance") or message.get("receiver", ""),
-        alert_key=raw.get("fingerprint", ""),
+        alert_key=alert.get("fingerprint", ""),
         occurred_at=alert.get("startsAt"),
         payload={"group": group, "alert": raw},
     )
