@@ -251,3 +251,45 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
             "show_save_and_add_another": False,
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the engine: browsable, never edited or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "action", "severity", "summary", "integration", "incident"]
+    list_filter = ["action", "severity", "integration__kind", "integration__service"]
+    list_select_related = ["integration__service", "incident"]
+    search_fields = ["summary", "dedup_key", "alert_key", "source"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "incident",
+        "user",
+        "channel",
+        "address",
+        "level_position",
+        "loop",
+        "status",
+        "attempts",
+        "sent_at",
+    ]
+    list_filter = ["status", "channel"]
+    list_select_related = ["incident", "user"]
+    search_fields = ["address", "user__username", "idempotency_key"]
+    date_hierarchy = "created_at"
