@@ -29,13 +29,9 @@ def flatten_errors(detail: Any, prefix: str = "") -> list[str]:
             for line in flatten_errors(value, f"{prefix}.{key}" if prefix else str(key))
         ]
     if isinstance(detail, list):
-        if all(not isinstance(item, dict | list) for item in detail):
-            return [f"{prefix}: {item}" if prefix else str(item) for item in detail]
-        return [
-            line
-            for index, item in enumerate(detail)
-            for line in flatten_errors(item, f"{prefix}[{index}]")
-        ]
+        if any(isinstance(item, dict | list) for item in detail):
+            return flatten_errors(dict(enumerate(detail)), prefix)
+        return [f"{prefix}: {item}" if prefix else str(item) for item in detail]
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,7 +44,10 @@ class IntakeView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
-    max_body_bytes = settings.INTAKE_MAX_BODY_BYTES
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(settings.INTAKE_MAX_BODY_BYTES)
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         try:
@@ -56,7 +59,9 @@ class IntakeView(APIView):
             return _error(exc.status_code, exc.message, exc.errors)
         except InvalidPayload as exc:
             return _error(400, "Event object is invalid", exc.errors)
-        except DatabaseError:
+        except (OperationalError, InterfaceError):
+            # The database is down or overloaded: worth retrying. Other database errors are
+            # bugs (validation should have refused the input) and surface as a 500.
             logger.exception("intake could not store an event")
             response = Response(
                 {"status": "unavailable", "message": "Could not store the event; retry later."},
@@ -64,7 +69,7 @@ class IntakeView(APIView):
             )
             response["Retry-After"] = RETRY_AFTER_SECONDS
             return response
-        return self.accepted([result.dedup_key for result in results])
+        return self.accepted(list(dict.fromkeys(result.dedup_key for result in results)))
 
     def accepted(self, dedup_keys: list[str]) -> Response:
         return Response(
@@ -86,12 +91,39 @@ class IntakeView(APIView):
         if len(body) > self.max_body_bytes:
             raise IntakeError(413, f"The body must be at most {self.max_body_bytes} bytes.")
         try:
-            return json.loads(body)
+            document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IntakeError(400, "The body is not valid JSON.", [f"JSON: {exc}"]) from None
+        nul_paths = paths_with_nul(document)
+        if nul_paths:
+            # PostgreSQL's jsonb and text cannot hold NUL; refuse it here, the same on every
+            # database, rather than fail the insert and answer a retryable 503.
+            raise InvalidPayload(
+                [f"{path}: Null characters are not allowed." for path in nul_paths]
+            )
+        return document
 
     def authenticate_integration(self, document: Any, **kwargs: Any) -> Integration:
         raise ImproperlyConfigured(f"{type(self).__name__} must say how it finds the integration")
+
+
+def paths_with_nul(value: Any, path: str = "") -> list[str]:
+    """Where a NUL character hides in a decoded JSON document (in a string or a key)."""
+    if isinstance(value, str):
+        return [path or "(body)"] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                found.append(path or "(body)")
+            found += paths_with_nul(item, child)
+        return found
+    if isinstance(value, list):
+        return [
+            p for index, item in enumerate(value) for p in paths_with_nul(item, f"{path}.{index}")
+        ]
+    return []
 
 
 def _integration_by_key(key: str, kinds: list[str] | None = None) -> Integration | None:
@@ -106,7 +138,9 @@ def _integration_by_key(key: str, kinds: list[str] | None = None) -> Integration
 class EventsApiV2View(IntakeView):
     """`POST /v2/enqueue`, request and responses as PagerDuty's Events API v2."""
 
-    max_body_bytes = min(EVENTS_API_MAX_BODY_BYTES, settings.INTAKE_MAX_BODY_BYTES)
+    @property
+    def max_body_bytes(self) -> int:
+        return min(EVENTS_API_MAX_BODY_BYTES, int(settings.INTAKE_MAX_BODY_BYTES))
 
     def authenticate_integration(self, document: Any, **kwargs: Any) -> Integration:
         key = document.get("routing_key") if isinstance(document, dict) else None
