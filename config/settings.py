@@ -170,6 +170,7 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6)
 
 # --- django-auditlog ------------------------------------------------------------------------
 AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_LOGENTRY_MODEL = "incidents.AuditEntry"
 
 # --- Production hardening (on whenever DEBUG is off) ----------------------------------------
 if not DEBUG:

@@ -1,10 +1,12 @@
 from datetime import timedelta
+from typing import Any
 
 from auditlog.registry import auditlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from schedules.models import Team
 
@@ -30,6 +32,9 @@ class EscalationPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.team_id}
 
 
 class EscalationLevel(models.Model):
@@ -57,10 +62,23 @@ class EscalationLevel(models.Model):
     def __str__(self) -> str:
         return f"{self.policy} level {self.position}"
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.policy.team_id}
+
     def clean(self) -> None:
         if self.delay is not None and self.delay < MIN_LEVEL_DELAY:
             raise ValidationError({"delay": "The delay must be at least one second."})
 
 
+class EscalationPolicyUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE)
+
+
+class EscalationPolicyGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE)
+
+
 auditlog.register(EscalationPolicy)
 auditlog.register(EscalationLevel, m2m_fields={"users"})
+auditlog.register(EscalationPolicyUserObjectPermission)
+auditlog.register(EscalationPolicyGroupObjectPermission)

@@ -1,13 +1,22 @@
 import hashlib
 import secrets
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from escalation.models import EscalationPolicy
+
+# The audit models live in their own module; importing them here registers them in the app.
+from incidents.audit.models import (  # noqa: F401
+    AuditCheckpoint,
+    AuditEntry,
+    AuditExport,
+    AuditSeal,
+)
 from schedules.models import Team
 
 
@@ -44,6 +53,9 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.team_id}
 
 
 def hash_integration_key(key: str) -> str:
@@ -82,6 +94,9 @@ class Integration(models.Model):
 
     def webhook_path(self, key: str) -> str:
         return f"/api/v1/integrations/{key}/"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.service.team_id}
 
 
 class Incident(models.Model):
@@ -149,6 +164,9 @@ class Incident(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.title[:80]}"
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.service.team_id}
+
     @property
     def current_level(self) -> int | None:
         """The position of the level paged last, as the policy numbers it."""
@@ -189,6 +207,9 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.summary[:60] or self.dedup_key}"
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.integration.service.team_id}
+
 
 class IncidentEvent(models.Model):
     """The incident's timeline: every transition and every page, in order."""
@@ -220,6 +241,9 @@ class IncidentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.message}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.incident.service.team_id}
 
 
 class Notification(models.Model):
@@ -260,6 +284,33 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.channel} to {self.address} ({self.status})"
 
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.incident.service.team_id}
+
+
+class ServiceUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Service, on_delete=models.CASCADE)
+
+
+class ServiceGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Service, on_delete=models.CASCADE)
+
+
+class IntegrationUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Integration, on_delete=models.CASCADE)
+
+
+class IntegrationGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Integration, on_delete=models.CASCADE)
+
+
+class IncidentUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+
+
+class IncidentGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+
 
 auditlog.register(Service)
 auditlog.register(Integration, exclude_fields=["key_hash"])
@@ -267,3 +318,12 @@ auditlog.register(Incident, exclude_fields=["escalation_snapshot"])
 auditlog.register(Alert, exclude_fields=["payload"])
 auditlog.register(IncidentEvent)
 auditlog.register(Notification)
+for permission_model in [
+    ServiceUserObjectPermission,
+    ServiceGroupObjectPermission,
+    IntegrationUserObjectPermission,
+    IntegrationGroupObjectPermission,
+    IncidentUserObjectPermission,
+    IncidentGroupObjectPermission,
+]:
+    auditlog.register(permission_model)

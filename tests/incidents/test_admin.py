@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -17,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.intake.events import AlertEvent
+from incidents.models import AuditEntry as LogEntry
 from incidents.models import (
     Incident,
     IncidentEvent,

@@ -5,7 +5,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models.signals import pre_save
@@ -15,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from incidents.intake.events import AlertEvent
 from incidents.models import Alert, Incident, IncidentEvent, Notification
+from incidents.models import AuditEntry as LogEntry
 from incidents.services import alert_ingest, incident_escalate
 from tests.conftest import Setup
 from tests.factories import PolicyFactory, ServiceFactory, UserFactory, add_level, make_integration
