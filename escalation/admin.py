@@ -1,21 +1,30 @@
+from typing import Any
+
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from escalation.models import EscalationLevel, EscalationPolicy
+from schedules.access import managed_teams, team_members
+from schedules.admin_access import ParentScopedInline, TeamScopedAdmin
 
 
-class EscalationLevelInline(admin.TabularInline):
+class EscalationLevelInline(ParentScopedInline, admin.TabularInline):
     model = EscalationLevel
     extra = 0
     min_num = 1
-    autocomplete_fields = ["users"]
     ordering = ["position"]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # People on a level come from the teams the editor manages (everyone, for superusers).
+        if db_field.name == "users" and not request.user.is_superuser:
+            kwargs["queryset"] = team_members(managed_teams(request.user))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class EscalationPolicyAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
     list_display = ["name", "team", "repeat", "level_count"]
     list_filter = ["team"]
     list_select_related = ["team"]

@@ -13,9 +13,11 @@ from django.views.decorators.http import require_POST
 
 from incidents import services
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
+from schedules.access import can, perm_name, visible
+from schedules.admin_access import ParentScopedInline, TeamScopedAdmin, holds_any
 
 
-class IntegrationInline(admin.TabularInline):
+class IntegrationInline(ParentScopedInline, admin.TabularInline):
     model = Integration
     extra = 0
     fields = ["name", "kind", "key_prefix", "is_active", "created_at"]
@@ -29,18 +31,17 @@ class IntegrationInline(admin.TabularInline):
 
 
 @admin.register(Service)
-class ServiceAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class ServiceAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
     list_display = ["name", "team", "escalation_policy"]
-    list_filter = ["team"]
+    list_filter = [("team", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["team", "escalation_policy"]
     search_fields = ["name", "team__name"]
-    autocomplete_fields = ["escalation_policy"]
     inlines = [IntegrationInline]
     show_auditlog_history_link = True
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class IntegrationAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
     list_display = ["name", "service", "kind", "key_prefix", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     list_select_related = ["service"]
@@ -79,7 +80,9 @@ class IntegrationAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ParentScopedInline, admin.TabularInline):
+    """The incident's own records: shown to whoever may see the incident, edited by nobody."""
+
     extra = 0
     can_delete = False
     show_change_link = False
@@ -88,6 +91,9 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -126,7 +132,7 @@ class NotificationInline(ReadOnlyInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class IncidentAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
     list_display = [
         "number",
         "title",
@@ -137,7 +143,12 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         "current_level_display",
     ]
     list_display_links = ["number", "title"]
-    list_filter = ["status", "severity", "service__team", "service"]
+    list_filter = [
+        "status",
+        "severity",
+        ("service__team", admin.RelatedOnlyFieldListFilter),
+        ("service", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["service"]
     search_fields = ["title", "dedup_key"]
     date_hierarchy = "created_at"
@@ -159,7 +170,7 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         "next_escalation_at",
     )
     show_auditlog_history_link = True
-    change_form_template = "admin/incidents/incident/change_form.html"
+    change_form_template = "admin/incidents/incident/change_form.html"  # type: ignore[misc]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # incidents come from alerts
@@ -197,7 +208,9 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     def _transition(self, request: HttpRequest, incidents: Any, service: Any, done: str) -> None:
         actor = services.Actor.of_user(request.user)
         changed = 0
-        for incident_id in incidents.values_list("pk", flat=True):
+        # Only the incidents this user may change, whatever else was selected.
+        allowed = visible(request.user, perm_name(Incident, "change"), incidents)
+        for incident_id in allowed.values_list("pk", flat=True):
             try:
                 service(incident_id=incident_id, actor=actor)
                 changed += 1
@@ -253,8 +266,26 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the engine: browsable, never edited or deleted by hand."""
+class IncidentRecordAdmin(admin.ModelAdmin):
+    """Records written by the engine for an incident: browsable by whoever may see the
+    incident, never edited or deleted by hand."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        incidents = visible(request.user, perm_name(Incident, "view"), Incident.objects.all())
+        return super().get_queryset(request).filter(incident__in=incidents)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        if user.has_perm(perm_name(self.model, "view")):
+            return True
+        if obj is None:
+            return holds_any(request, Incident, "view")
+        return can(user, perm_name(Incident, "view"), obj.incident)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -267,16 +298,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
+class AlertAdmin(IncidentRecordAdmin):
     list_display = ["received_at", "action", "severity", "summary", "integration", "incident"]
-    list_filter = ["action", "severity", "integration__kind", "integration__service"]
+    list_filter = [
+        "action",
+        "severity",
+        "integration__kind",
+        ("integration__service", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["integration__service", "incident"]
     search_fields = ["summary", "dedup_key", "alert_key", "source"]
     date_hierarchy = "received_at"
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(IncidentRecordAdmin):
     list_display = [
         "created_at",
         "incident",

@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from auditlog.registry import auditlog
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -56,6 +57,15 @@ class Service(models.Model):
 
     def get_additional_data(self) -> dict[str, Any]:
         return {"team_id": self.team_id}
+
+    def clean(self) -> None:
+        policy_team = (
+            getattr(self.escalation_policy, "team_id", None) if self.escalation_policy_id else None
+        )
+        if policy_team is not None and self.team_id and policy_team != self.team_id:
+            raise ValidationError(
+                {"escalation_policy": "The escalation policy must belong to the service's team."}
+            )
 
 
 def hash_integration_key(key: str) -> str:

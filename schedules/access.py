@@ -100,7 +100,7 @@ def grant_team_permissions(obj: models.Model) -> None:
         for role, actions in spec.actions.items()
         for permission_id in _permission_ids(type(obj), tuple(actions)).values()
     ]
-    perm_model.objects.bulk_create(rows, ignore_conflicts=True)
+    perm_model._default_manager.bulk_create(rows, ignore_conflicts=True)
 
 
 def ensure_team_groups(team: Team) -> dict[str, Group]:
