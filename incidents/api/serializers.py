@@ -1,6 +1,12 @@
+from typing import Any
+
+from django.conf import settings
 from rest_framework import serializers
 
-from incidents.models import Alert, Incident, IncidentEvent
+from escalation.models import EscalationPolicy
+from incidents.models import Alert, Incident, IncidentEvent, Integration, Service
+from schedules.access import perm_name, visible
+from schedules.api.serializers import ManagedTeamField
 
 
 class IncidentEventSerializer(serializers.ModelSerializer):
@@ -59,3 +65,60 @@ class IncidentDetailSerializer(IncidentSerializer):
 
     class Meta(IncidentSerializer.Meta):
         fields = [*IncidentSerializer.Meta.fields, "timeline", "alerts"]
+
+
+class ChangeableField(serializers.PrimaryKeyRelatedField):
+    """An object of a team-scoped model that the requesting user may change."""
+
+    def __init__(self, model: type[Any], **kwargs: Any) -> None:
+        self.model = model
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> Any:
+        user = self.context["request"].user
+        return visible(user, perm_name(self.model, "change"), self.model._default_manager.all())
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    team = ManagedTeamField()
+    escalation_policy = ChangeableField(EscalationPolicy)
+
+    class Meta:
+        model = Service
+        fields = ["id", "name", "description", "team", "escalation_policy"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        team = attrs.get("team") or getattr(self.instance, "team", None)
+        policy = attrs.get("escalation_policy") or getattr(self.instance, "escalation_policy", None)
+        if team and policy and policy.team_id != team.pk:
+            raise serializers.ValidationError(
+                {"escalation_policy": "The escalation policy must belong to the service's team."}
+            )
+        return attrs
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    service = ChangeableField(Service)
+
+    class Meta:
+        model = Integration
+        fields = ["id", "name", "kind", "service", "key_prefix", "is_active", "created_at"]
+        read_only_fields = ["key_prefix", "is_active", "created_at"]
+
+    def create(self, validated: dict[str, Any]) -> Integration:
+        integration = Integration(**validated)
+        self.key = integration.issue_key()
+        integration.save()
+        return integration
+
+    def to_representation(self, integration: Integration) -> dict[str, Any]:
+        data = super().to_representation(integration)
+        key = getattr(self, "key", None)
+        if key is not None:  # only in the response to the create: shown once
+            data["key"] = key
+            data["url"] = (
+                f"{settings.SITE_URL}/v2/enqueue"
+                if integration.kind == Integration.Kind.EVENTS_API_V2
+                else settings.SITE_URL + integration.webhook_path(key)
+            )
+        return data

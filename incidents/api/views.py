@@ -1,41 +1,53 @@
-import contextlib
-from typing import Any
+from typing import Any, ClassVar
 
-from auditlog.context import auditlog_value
 from django.db.models import QuerySet
-from rest_framework import viewsets
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from incidents import services
-from incidents.api.serializers import IncidentDetailSerializer, IncidentSerializer
-from incidents.models import Incident
-from incidents.selectors import incidents_visible_to
+from incidents.api.serializers import (
+    IncidentDetailSerializer,
+    IncidentSerializer,
+    IntegrationSerializer,
+    ServiceSerializer,
+)
+from incidents.models import Incident, Integration, Service
+from schedules.api.base import TeamScopedModelViewSet, TeamScopedViewSet
 
 
-class AuditedActorMixin:
-    """Record the API user as the audit-log actor.
-
-    AuditlogMiddleware captures request.user before DRF has authenticated a token, so changes
-    made with token auth would be logged with no actor. Rather than opening a second audit scope
-    (auditlog does not restore the outer one on exit, which would leak a signal receiver per
-    request and replace the middleware's forwarded address), put the actor into the scope the
-    middleware opened for this request.
-    """
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        if request.user.is_authenticated:
-            # Outside AuditlogMiddleware (a view called directly) there is no scope to tag.
-            with contextlib.suppress(LookupError):
-                auditlog_value.get()["actor"] = request.user
+class ServiceViewSet(TeamScopedModelViewSet):
+    model = Service
+    serializer_class = ServiceSerializer
 
 
-class IncidentViewSet(AuditedActorMixin, viewsets.ReadOnlyModelViewSet):
-    def get_queryset(self) -> QuerySet[Incident]:
-        incidents = incidents_visible_to(self.request.user)
-        if self.action == "retrieve":
+class IntegrationViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    TeamScopedViewSet,
+):
+    """Integrations are created (the key is in that one response, never again), listed and
+    deleted; to change a key, create a new integration or rotate it in the admin."""
+
+    model = Integration
+    serializer_class = IntegrationSerializer
+
+    def base_queryset(self) -> QuerySet[Any]:
+        return Integration.objects.select_related("service")
+
+
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    model = Incident
+    action_permissions: ClassVar[dict[str, str]] = {"acknowledge": "change", "resolve": "change"}
+
+    def base_queryset(self) -> QuerySet[Any]:
+        incidents = Incident.objects.select_related(
+            "service__team", "acknowledged_by", "resolved_by"
+        )
+        if self.action != "list":
             incidents = incidents.prefetch_related("events", "alerts")
         return incidents
 
@@ -59,5 +71,4 @@ class IncidentViewSet(AuditedActorMixin, viewsets.ReadOnlyModelViewSet):
         return self._detail(incident.pk)
 
     def _detail(self, incident_id: int) -> Response:
-        incident = self.get_queryset().prefetch_related("events", "alerts").get(pk=incident_id)
-        return Response(IncidentDetailSerializer(incident).data)
+        return Response(IncidentDetailSerializer(self.get_queryset().get(pk=incident_id)).data)
