@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 from incidents import services
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
 from schedules.access import can, perm_name, visible
-from schedules.admin_access import ParentScopedInline, TeamScopedAdmin, holds_any
+from schedules.admin_access import (
+    ParentScopedInline,
+    TeamScopedAdmin,
+    holds_any,
+    is_team_member,
+)
 
 
 class IntegrationInline(ParentScopedInline, admin.TabularInline):
@@ -284,7 +289,7 @@ class IncidentRecordAdmin(admin.ModelAdmin):
         if user.has_perm(perm_name(self.model, "view")):
             return True
         if obj is None:
-            return holds_any(request, Incident, "view")
+            return is_team_member(request) or holds_any(request, Incident, "view")
         return can(user, perm_name(Incident, "view"), obj.incident)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

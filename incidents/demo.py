@@ -1,7 +1,9 @@
 """The demo installation `seed_demo` creates: idempotent, and printable as JSON.
 
-Demo passwords and integration keys are derived from SECRET_KEY, so every run prints working
-credentials without storing them in clear, and another installation's demo is not guessable.
+Two teams, each with a manager, responders, a two-level policy, a service and integrations,
+plus an auditor and a superuser, so every role can be tried at once. Demo passwords and
+integration keys are derived from SECRET_KEY: every run prints working credentials without
+storing them in clear, and another installation's demo credentials are not guessable.
 """
 
 import hashlib
@@ -12,38 +14,48 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from escalation.models import EscalationLevel, EscalationPolicy
 from incidents.models import Integration, Service, hash_integration_key
+from schedules.access import AUDITORS_GROUP, role_group
 from schedules.models import Team, TeamMembership
 
 DEMO_LEVEL_DELAY = timedelta(minutes=2)
-RESPONDER_PERMISSIONS = [
-    "view_incident",
-    "change_incident",
-    "view_alert",
-    "view_incidentevent",
-    "view_notification",
-    "view_service",
-    "view_integration",
-]
+Role = TeamMembership.Role
 
 
-@dataclass
-class DemoUser:
-    username: str
-    role: str
-    email: str
-    first_name: str
+@dataclass(frozen=True)
+class DemoTeam:
+    name: str
+    description: str
+    manager: str
+    levels: tuple[str, ...]  # one responder per level, in order
+    service: str
+    integrations: tuple[tuple[str, str], ...]  # (kind, name)
 
 
-DEMO_USERS = [
-    DemoUser("admin", "superuser", "admin@example.com", "Ada"),
-    DemoUser("alice", "responder (level 1)", "alice@example.com", "Alice"),
-    DemoUser("bob", "responder (level 2)", "bob@example.com", "Bob"),
+TEAMS = [
+    DemoTeam(
+        "Platform",
+        "Runs the checkout platform (demo team).",
+        "maria",
+        ("alice", "bob"),
+        "Checkout API",
+        (
+            (Integration.Kind.ALERTMANAGER, "Prometheus Alertmanager"),
+            (Integration.Kind.EVENTS_API_V2, "PagerDuty Events API"),
+        ),
+    ),
+    DemoTeam(
+        "Security",
+        "Owns the edge and the WAF (demo team).",
+        "sam",
+        ("rita", "omar"),
+        "Edge WAF",
+        ((Integration.Kind.EVENTS_API_V2, "PagerDuty Events API"),),
+    ),
 ]
 
 
@@ -62,44 +74,53 @@ def derived_secret(purpose: str, length: int = 32) -> str:
 @transaction.atomic
 def seed_demo() -> Demo:
     demo = Demo()
-    users = {spec.username: _user(spec, demo) for spec in DEMO_USERS}
-    team, _ = Team.objects.get_or_create(
-        name="Platform", defaults={"description": "Runs the checkout platform (demo team)."}
-    )
-    for name in ("alice", "bob"):
-        TeamMembership.objects.get_or_create(team=team, user=users[name])
-    policy = _policy(team, [users["alice"], users["bob"]])
+    _user(demo, "admin", "superuser", superuser=True)
+    auditor = _user(demo, "audrey", "auditor (read-only, exports)")
+    auditor.groups.add(role_group(AUDITORS_GROUP))
+    for spec in TEAMS:
+        _team(demo, spec)
+    return demo
+
+
+def _team(demo: Demo, spec: DemoTeam) -> None:
+    team, _ = Team.objects.get_or_create(name=spec.name, defaults={"description": spec.description})
+    manager = _user(demo, spec.manager, f"manager of {spec.name}", team=spec.name)
+    TeamMembership.objects.get_or_create(team=team, user=manager, defaults={"role": Role.MANAGER})
+    responders = []
+    for level, username in enumerate(spec.levels, start=1):
+        user = _user(demo, username, f"responder in {spec.name} (level {level})", team=spec.name)
+        TeamMembership.objects.get_or_create(team=team, user=user)
+        responders.append(user)
+    policy = _policy(team, responders)
     service, _ = Service.objects.get_or_create(
-        team=team, name="Checkout API", defaults={"escalation_policy": policy}
+        team=team, name=spec.service, defaults={"escalation_policy": policy}
     )
     demo.services.append(
         {"id": service.pk, "name": service.name, "team": team.name, "policy": policy.name}
     )
-    for kind, name in [
-        (Integration.Kind.ALERTMANAGER, "Prometheus Alertmanager"),
-        (Integration.Kind.EVENTS_API_V2, "PagerDuty Events API"),
-    ]:
+    for kind, name in spec.integrations:
         demo.integrations.append(_integration(service, kind, name))
-    return demo
 
 
-def _user(spec: DemoUser, demo: Demo) -> Any:
+def _user(
+    demo: Demo, username: str, role: str, *, superuser: bool = False, team: str | None = None
+) -> Any:
     user, _ = get_user_model().objects.get_or_create(
-        username=spec.username, defaults={"email": spec.email, "first_name": spec.first_name}
+        username=username,
+        defaults={"email": f"{username}@example.com", "first_name": username.title()},
     )
-    password = derived_secret(f"demo-password:{spec.username}", 16)
+    password = derived_secret(f"demo-password:{username}", 16)
     user.set_password(password)
     user.is_staff = True
-    user.is_superuser = spec.role == "superuser"
+    user.is_superuser = superuser
     user.save()
-    if not user.is_superuser:
-        user.groups.add(_responders_group())
     token, _ = Token.objects.get_or_create(user=user)
     demo.users.append(
         {
-            "username": user.username,
+            "username": username,
             "password": password,
-            "role": spec.role,
+            "role": role,
+            "team": team,
             "email": user.email,
             "api_token": token.key,
         }
@@ -107,18 +128,12 @@ def _user(spec: DemoUser, demo: Demo) -> Any:
     return user
 
 
-def _responders_group() -> Group:
-    group, _ = Group.objects.get_or_create(name="Responders")
-    group.permissions.set(Permission.objects.filter(codename__in=RESPONDER_PERMISSIONS))
-    return group
-
-
-def _policy(team: Team, levels: list[Any]) -> EscalationPolicy:
+def _policy(team: Team, responders: list[Any]) -> EscalationPolicy:
     policy, created = EscalationPolicy.objects.get_or_create(
-        team=team, name="Platform on-call", defaults={"repeat": 1}
+        team=team, name=f"{team.name} on-call", defaults={"repeat": 1}
     )
     if created:
-        for position, user in enumerate(levels, start=1):
+        for position, user in enumerate(responders, start=1):
             level = EscalationLevel.objects.create(
                 policy=policy, position=position, delay=DEMO_LEVEL_DELAY
             )
@@ -134,11 +149,19 @@ def _integration(service: Service, kind: str, name: str) -> dict[str, Any]:
         name=name,
         defaults={"key_hash": hash_integration_key(key), "key_prefix": key[:6]},
     )
-    integration.key_hash, integration.key_prefix = hash_integration_key(key), key[:6]
-    integration.save()
+    if integration.key_hash != hash_integration_key(key):
+        integration.key_hash, integration.key_prefix = hash_integration_key(key), key[:6]
+        integration.save()
     url = (
         f"{settings.SITE_URL}/v2/enqueue"
         if kind == Integration.Kind.EVENTS_API_V2
         else settings.SITE_URL + integration.webhook_path(key)
     )
-    return {"kind": kind, "name": name, "service": service.name, "url": url, "key": key}
+    return {
+        "kind": kind,
+        "name": name,
+        "service": service.name,
+        "team": service.team.name,
+        "url": url,
+        "key": key,
+    }

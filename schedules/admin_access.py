@@ -15,6 +15,7 @@ from guardian.admin import ReinforcedGuardedModelAdminMixin
 from guardian.shortcuts import get_objects_for_user
 
 from schedules.access import can, perm_name, registered_models, visible
+from schedules.models import TeamMembership
 
 
 def _staff(request: HttpRequest) -> bool:
@@ -37,6 +38,16 @@ def holds_any(request: HttpRequest, model: type[models.Model], action: str) -> b
     return bool(cache[key])
 
 
+def is_team_member(request: HttpRequest) -> bool:
+    """A member of any team may open the lists of team-scoped things (showing only their
+    team's), even before the team has any incident to hold a permission on."""
+    if "_is_team_member" not in request.__dict__:
+        request.__dict__["_is_team_member"] = TeamMembership.objects.filter(
+            user=request.user
+        ).exists()
+    return bool(request.__dict__["_is_team_member"])
+
+
 def limit_choices(request: HttpRequest, db_field: Any, kwargs: dict[str, Any]) -> None:
     """Foreign keys to team-scoped objects offer only what the user may change: a manager of
     team A cannot attach team B's policy or schedule, nor even see it in the dropdown."""
@@ -54,6 +65,8 @@ class TeamScopedAdmin(ReinforcedGuardedModelAdminMixin, admin.ModelAdmin):  # ty
         if not _staff(request):
             return False
         if obj is None:
+            if action == "view" and is_team_member(request):
+                return True
             return holds_any(request, self.model, action)
         return can(request.user, perm_name(self.model, action), obj)
 

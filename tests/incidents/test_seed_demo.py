@@ -51,6 +51,11 @@ def post_json(client: Client, url: str, document: Any) -> Any:
     return client.post(local_path(url), data=json.dumps(document), content_type="application/json")
 
 
+def platform_integrations(demo: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Platform team's integrations by kind (the Security team has its own)."""
+    return by_key([row for row in demo["integrations"] if row["team"] == "Platform"], "kind")
+
+
 def by_key(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     return {row[key]: row for row in rows}
 
@@ -75,19 +80,24 @@ def test_json_output_lists_admin_url_users_integrations_and_services() -> None:
 
     assert demo["admin_url"] == f"{settings.SITE_URL}/admin/"
     users = by_key(demo["users"], "username")
-    assert set(users) == {"admin", "alice", "bob"}
+    assert set(users) == {"admin", "audrey", "maria", "alice", "bob", "sam", "rita", "omar"}
     for user in users.values():
         assert user["password"]
         assert user["role"]
         assert user["api_token"] == Token.objects.get(user__username=user["username"]).key
     assert users["admin"]["role"] == "superuser"
-    integrations = by_key(demo["integrations"], "kind")
+    assert users["audrey"]["role"].startswith("auditor")
+    assert (users["maria"]["team"], users["sam"]["team"]) == ("Platform", "Security")
+    assert users["maria"]["role"] == "manager of Platform"
+    assert users["rita"]["role"] == "responder in Security (level 1)"
+    integrations = platform_integrations(demo)
     assert set(integrations) == {"alertmanager", "events_api_v2"}
     assert integrations["events_api_v2"]["url"] == f"{settings.SITE_URL}/v2/enqueue"
     key = integrations["alertmanager"]["key"]
     assert integrations["alertmanager"]["url"] == f"{settings.SITE_URL}/api/v1/integrations/{key}/"
     assert all(len(row["key"]) == 32 for row in integrations.values())
-    [service] = demo["services"]
+    assert [service["team"] for service in demo["services"]] == ["Platform", "Security"]
+    service = demo["services"][0]
     assert service["name"] == "Checkout API"
     assert Service.objects.get(pk=service["id"]).escalation_policy.levels.count() == 2
 
@@ -96,7 +106,7 @@ def test_the_demo_stores_no_key_or_password_in_clear() -> None:
     demo = seed_json()
 
     for row in demo["integrations"]:
-        integration = Integration.objects.get(kind=row["kind"], name=row["name"])
+        integration = Integration.objects.get(kind=row["kind"], service__team__name=row["team"])
         assert integration.key_hash == hash_integration_key(row["key"])
         assert integration.key_prefix == row["key"][:6]
     for row in demo["users"]:
@@ -112,9 +122,9 @@ def test_running_twice_creates_no_duplicates_and_prints_the_same_credentials() -
     second = seed_json()
 
     assert row_counts() == counts
-    assert counts["Integration"] == 2
-    assert counts["TeamMembership"] == 2
-    assert counts["EscalationLevel"] == 2
+    assert counts["Integration"] == 3
+    assert counts["TeamMembership"] == 6
+    assert counts["EscalationLevel"] == 4
     assert second == first
 
 
@@ -123,7 +133,7 @@ def test_a_second_run_keeps_the_printed_keys_working() -> None:
     demo = seed_json()
     client = Client()
 
-    events_api = by_key(demo["integrations"], "kind")["events_api_v2"]
+    events_api = platform_integrations(demo)["events_api_v2"]
     response = post_json(client, events_api["url"], pd_trigger(events_api["key"]))
 
     assert response.status_code == 202, response.content
@@ -154,9 +164,9 @@ def test_a_demo_responder_can_open_the_incident_list_in_the_admin() -> None:
     assert client.get("/admin/incidents/incident/").status_code == 200
 
 
-def test_the_printed_api_tokens_authenticate_the_api() -> None:
+def test_the_printed_api_tokens_authenticate_the_api_with_each_role_s_view() -> None:
     demo = seed_json()
-    events_api = by_key(demo["integrations"], "kind")["events_api_v2"]
+    events_api = platform_integrations(demo)["events_api_v2"]
     post_json(Client(), events_api["url"], pd_trigger(events_api["key"]))
     incident = Incident.objects.get()
 
@@ -165,12 +175,14 @@ def test_the_printed_api_tokens_authenticate_the_api() -> None:
             "/api/v1/incidents/", headers={"Authorization": f"Token {user['api_token']}"}
         )
         assert response.status_code == 200, user["username"]
-        assert [row["id"] for row in response.json()["results"]] == [incident.pk]
+        sees_platform = user["team"] in (None, "Platform")  # admin and auditor see all
+        expected = [incident.pk] if sees_platform else []
+        assert [row["id"] for row in response.json()["results"]] == expected, user["username"]
 
 
 def test_the_printed_alertmanager_url_accepts_an_alertmanager_webhook() -> None:
     demo = seed_json()
-    alertmanager = by_key(demo["integrations"], "kind")["alertmanager"]
+    alertmanager = platform_integrations(demo)["alertmanager"]
     body = load_sample("alertmanager_v4_firing_group_2_alerts.json")["body"]
 
     response = post_json(Client(), alertmanager["url"], body)
@@ -193,7 +205,7 @@ def pd_trigger(key: str) -> dict[str, Any]:
 
 def test_the_printed_events_api_key_works_on_v2_enqueue() -> None:
     demo = seed_json()
-    events_api = by_key(demo["integrations"], "kind")["events_api_v2"]
+    events_api = platform_integrations(demo)["events_api_v2"]
 
     response = post_json(Client(), events_api["url"], pd_trigger(events_api["key"]))
 
