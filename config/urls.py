@@ -14,5 +14,6 @@ urlpatterns = [
         IntegrationWebhookView.as_view(),
         name="integration-webhook",
     ),
+    path("api/v1/audit/", include("incidents.audit.api")),
     path("api/v1/", include("incidents.api.urls", namespace="api")),
 ]

@@ -334,3 +334,6 @@ class NotificationAdmin(IncidentRecordAdmin):
     list_select_related = ["incident", "user"]
     search_fields = ["address", "user__username", "idempotency_key"]
     date_hierarchy = "created_at"
+
+
+import incidents.audit.admin  # noqa: F401,E402
