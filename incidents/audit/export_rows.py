@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from django.db.models import Case, CharField, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Func,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Concat
 
 from incidents.audit.export_encoding import Column
@@ -44,6 +54,25 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+class IsoTimestamp(Func):
+    """A timestamp as the export writes it: ISO 8601, UTC, microseconds.
+
+    On PostgreSQL the database formats it: psycopg's timestamptz loader plus isoformat() took
+    6 of the ~25 seconds of a million-row export, to_char() takes under one. Elsewhere the
+    value stays a datetime and the encoder formats it the same way."""
+
+    template = "%(expressions)s"
+    output_field = DateTimeField()
+
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, Any]:
+        template = (
+            "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
 # --- The audit log ------------------------------------------------------------------------------
@@ -104,13 +133,14 @@ def audit_log_rows(scope: ExportScope) -> RowSource:
                 "content_type__model",
                 output_field=CharField(),
             ),
+            timestamp_iso=IsoTimestamp("timestamp"),
             changes_json=Cast("changes", TextField()),
             additional_data_json=Cast("additional_data", TextField()),
             serialized_data_json=Cast("serialized_data", TextField()),
         )
         .values_list(
             "pk",
-            "timestamp",
+            "timestamp_iso",
             "action_name",
             "content_type_name",
             "object_pk",

@@ -48,7 +48,7 @@ def test_jsonl_has_every_column_with_json_changes_as_objects(
     entry = entries["team_b"]
     assert row == {
         "id": entry.pk,
-        "timestamp": entry.timestamp.isoformat(),
+        "timestamp": entry.timestamp.isoformat(timespec="microseconds"),
         "action": "update",
         "content_type": "incidents.service",
         "object_pk": str(two_teams.b.service.pk),
