@@ -180,6 +180,12 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # incidents come from alerts
 
+    def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
+        # Nothing on the incident page is edited through the form: state changes go through
+        # the Acknowledge/Resolve services. A forged POST of the form must not write the row
+        # (an unlocked save could bring back a stale escalation token).
+        return
+
     @admin.display(description="#", ordering="pk")
     def number(self, incident: Incident) -> str:
         return f"#{incident.pk}"

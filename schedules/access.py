@@ -110,9 +110,7 @@ def ensure_team_groups(team: Team) -> dict[str, Group]:
             team.responders_group, _ = Group.objects.get_or_create(
                 name=f"team {team.pk} responders"
             )
-            Team.objects.filter(pk=team.pk).update(
-                managers_group=team.managers_group, responders_group=team.responders_group
-            )
+            team.save(update_fields=["managers_group", "responders_group"])  # audited
     return {
         Role.MANAGER: team.managers_group,  # type: ignore[dict-item]
         Role.RESPONDER: team.responders_group,  # type: ignore[dict-item]

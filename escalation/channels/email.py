@@ -1,8 +1,8 @@
 import smtplib
-from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.core.mail.utils import DNS_NAME
 
 from escalation.channels.base import Message, PermanentDeliveryError, TransientDeliveryError
 
@@ -20,7 +20,7 @@ class EmailChannel:
             to=[message.address],
             # The same delivery always carries the same Message-ID, so a receiving system
             # can drop the copy if a crash between send and commit makes us send it again.
-            headers={"Message-ID": make_msgid(idstring=message.idempotency_key)},
+            headers={"Message-ID": f"<{message.idempotency_key}@{DNS_NAME}>"},
         )
         try:
             email.send(fail_silently=False)

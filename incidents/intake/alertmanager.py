@@ -14,7 +14,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from incidents.intake.base import validated
+from incidents.intake.base import InvalidPayload, validated
 from incidents.intake.events import AlertEvent
 from incidents.models import Alert, Severity
 
@@ -72,11 +72,15 @@ class AlertmanagerAdapter:
                     payload={"group": group, "alerts": document["alerts"]},
                 )
             ]
-        return [
+        events = [
             _trigger(dedup_key, message, group, alert, raw)
             for alert, raw in zip(message["alerts"], document["alerts"], strict=True)
             if alert["status"] == "firing"
         ]
+        if not events:
+            # Would otherwise be a 2xx that stores nothing.
+            raise InvalidPayload(["alerts: a firing group must contain a firing alert."])
+        return events
 
 
 def group_dedup_key(group_key: str) -> str:

@@ -75,7 +75,7 @@ def _add_alert(incident: Incident, event: AlertEvent, actor: Actor) -> None:
 
 def _find_open_incident(service: Service, dedup_key: str) -> Incident | None:
     return (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(no_key=True, of=("self",))
         .filter(service=service, dedup_key=dedup_key, status__in=Incident.OPEN_STATUSES)
         .first()
     )

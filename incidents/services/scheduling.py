@@ -6,7 +6,6 @@ callbacks are robust: if Redis is unreachable the commit still stands, and the r
 re-enqueues the overdue rows once Redis is back.
 """
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -15,8 +14,8 @@ from typing import Any
 import django_rq
 from django.db import transaction
 from django.utils import timezone
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq import get_current_job
+from rq.registry import ScheduledJobRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +62,20 @@ def schedule_delivery(notification_id: int, due: datetime | None = None) -> None
     enqueue_on_commit(NOTIFICATION_QUEUE, DELIVERY_JOB, notification_id, due=due)
 
 
-def _cancel(job_id: str) -> None:
+def _unschedule(job_id: str) -> None:
+    current = get_current_job()
+    if current is not None and current.id == job_id:
+        return  # the step that is running now: RQ finishes and expires it
     queue = django_rq.get_queue(ESCALATION_QUEUE)
-    with contextlib.suppress(NoSuchJobError):
-        Job.fetch(job_id, connection=queue.connection).cancel()
+    # Removed and deleted, not cancelled: RQ never expires cancelled jobs.
+    ScheduledJobRegistry(queue=queue).remove(job_id, delete_job=True)
 
 
 def cancel_job_on_commit(job_id: str) -> None:
     """Drop a scheduled step that is no longer wanted. Only tidiness: fencing already makes a
-    stale job a no-op, so failing to cancel is harmless."""
+    stale job a no-op, so failing to drop it is harmless."""
     if job_id:
-        transaction.on_commit(partial(_cancel, job_id), robust=True)
+        transaction.on_commit(partial(_unschedule, job_id), robust=True)
 
 
 def enqueue_now(queue_name: str, func: str, *args: Any) -> None:

@@ -21,8 +21,18 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
 
 
 def lock_incident(incident_id: int) -> Incident:
-    """Re-read the incident under a row lock; raises Incident.DoesNotExist."""
-    return Incident.objects.select_for_update().select_related("service").get(pk=incident_id)
+    """Re-read the incident under a row lock; raises Incident.DoesNotExist.
+
+    FOR NO KEY UPDATE of the incident row alone: it still serialises every state change of
+    the incident, but lets other transactions insert rows that reference it (timeline events,
+    a delivery recording its page) and leaves the service row unlocked, so one incident's
+    transition never blocks another incident's creation, and no deadlock forms with a delivery.
+    """
+    return (
+        Incident.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("service")
+        .get(pk=incident_id)
+    )
 
 
 def _check_transition(incident: Incident, target: str) -> None:
@@ -34,8 +44,10 @@ def _check_transition(incident: Incident, target: str) -> None:
 
 def _stop_paging(incident: Incident) -> None:
     escalation_disarm(incident)
-    # Pages still waiting in the outbox (first try queued, or backing off) are moot now.
-    for notification in incident.notifications.filter(status=Notification.Status.PENDING):
+    # Pages still waiting in the outbox (first try queued, or backing off) are moot now. Locked
+    # so a delivery claiming one at this moment either wins (and sends) or sees it cancelled.
+    pending = incident.notifications.select_for_update().filter(status=Notification.Status.PENDING)
+    for notification in pending:
         notification.status = Notification.Status.CANCELLED
         notification.save(update_fields=["status"])
 
@@ -87,7 +99,11 @@ def incident_escalate(*, incident_id: int, token: str) -> str:
     before the due time stored in the database (RQ can fire a second early) re-arms itself.
     """
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        incident = (
+            Incident.objects.select_for_update(no_key=True, of=("self",))
+            .filter(pk=incident_id)
+            .first()
+        )
         if incident is None or incident.status != Status.TRIGGERED:
             return "not-triggered"
         if incident.active_job_id != token:

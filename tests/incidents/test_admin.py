@@ -10,6 +10,7 @@ import time_machine
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.db.models.signals import post_save
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -589,3 +590,18 @@ def test_team_page_renders_the_membership_inline(admin_client: Client, setup: Se
     assert 'name="memberships-INITIAL_FORMS" value="2"' in html
     assert f'<option value="{setup.alice.pk}" selected>alice</option>' in html
     assert f'<option value="{setup.bob.pk}" selected>bob</option>' in html
+
+
+def test_posting_the_incident_form_never_writes_the_row(admin_client: Client, setup: Setup) -> None:
+    """An unlocked save of a stale copy could bring back an old escalation token."""
+    incident = trigger(setup)
+    saves: list[Any] = []
+    post_save.connect(saves.append, sender=Incident, dispatch_uid="count-saves")
+    try:
+        response = admin_client.post(change_url(incident), {"title": "x", "status": "resolved"})
+    finally:
+        post_save.disconnect(sender=Incident, dispatch_uid="count-saves")
+
+    assert response.status_code in (200, 302)
+    assert saves == []
+    assert Incident.objects.get(pk=incident.pk).status == Incident.Status.TRIGGERED
