@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from schedules.models import Team
+from schedules.models import Schedule, Team
 
 MIN_LEVEL_DELAY = timedelta(seconds=1)
 
@@ -49,7 +49,15 @@ class EscalationLevel(models.Model):
             'as HH:MM:SS (e.g. "00:15:00" for 15 minutes).'
         ),
     )
-    users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="escalation_levels")
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="escalation_levels", blank=True
+    )
+    schedules = models.ManyToManyField(
+        Schedule,
+        related_name="escalation_levels",
+        blank=True,
+        help_text="Whoever is on call in these schedules when the level fires is paged.",
+    )
 
     class Meta:
         ordering = ["policy", "position"]
@@ -79,6 +87,6 @@ class EscalationPolicyGroupObjectPermission(GroupObjectPermissionBase):
 
 
 auditlog.register(EscalationPolicy)
-auditlog.register(EscalationLevel, m2m_fields={"users"})
+auditlog.register(EscalationLevel, m2m_fields={"users", "schedules"})
 auditlog.register(EscalationPolicyUserObjectPermission)
 auditlog.register(EscalationPolicyGroupObjectPermission)

@@ -5,16 +5,18 @@ disturbs a running escalation. Walking it has no I/O, which is what makes it eas
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypedDict
 
 from escalation.models import EscalationPolicy
+from schedules.selectors import oncall_user_ids
 
 
-class LevelSnapshot(TypedDict):
+class LevelSnapshot(TypedDict, total=False):
     position: int
     delay_seconds: float
     user_ids: list[int]
+    schedule_ids: list[int]  # resolved to whoever is on call when the level fires
 
 
 class PolicySnapshot(TypedDict):
@@ -33,7 +35,7 @@ class Step:
 
 
 def policy_snapshot(policy: EscalationPolicy) -> PolicySnapshot:
-    levels = policy.levels.order_by("position").prefetch_related("users")
+    levels = policy.levels.order_by("position").prefetch_related("users", "schedules")
     return {
         "policy_id": policy.pk,
         "name": policy.name,
@@ -43,6 +45,7 @@ def policy_snapshot(policy: EscalationPolicy) -> PolicySnapshot:
                 "position": level.position,
                 "delay_seconds": level.delay.total_seconds(),
                 "user_ids": sorted(user.pk for user in level.users.all()),
+                "schedule_ids": sorted(schedule.pk for schedule in level.schedules.all()),
             }
             for level in levels
         ],
@@ -68,3 +71,15 @@ def level_at(snapshot: PolicySnapshot, step: Step) -> LevelSnapshot:
 
 def level_delay(snapshot: PolicySnapshot, step: Step) -> timedelta:
     return timedelta(seconds=level_at(snapshot, step)["delay_seconds"])
+
+
+def level_targets(level: LevelSnapshot, instant: datetime) -> tuple[list[int], list[int]]:
+    """The users a level pages at `instant`: its users plus whoever is on call then in its
+    schedules (resolved now, not when the policy was frozen). Also returns the schedules that
+    had nobody on call."""
+    schedule_ids = level.get("schedule_ids", [])
+    on_call = oncall_user_ids(schedule_ids, instant) if schedule_ids else {}
+    users = dict.fromkeys(level["user_ids"])
+    users.update(dict.fromkeys(user for user in on_call.values() if user is not None))
+    empty = [pk for pk in schedule_ids if on_call.get(pk) is None]
+    return list(users), empty

@@ -1,9 +1,13 @@
+import secrets
 from typing import Any
+from zoneinfo import available_timezones
 
 from auditlog.registry import auditlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -65,10 +69,207 @@ class TeamGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Team, on_delete=models.CASCADE)
 
 
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in available_timezones():
+        raise ValidationError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin).")
+
+
+class Schedule(models.Model):
+    """Who is on call, for a team, computed from rotations (layers) and overrides."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="schedules")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA name. Handoffs and restrictions are wall-clock times in this zone.",
+    )
+    # Secret of the iCal subscription URL; rotating it revokes every copy of the URL.
+    feed_token = models.CharField(
+        max_length=64, unique=True, default=new_feed_token, editable=False
+    )
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="unique_schedule_name_per_team")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.team_id}
+
+
+class Rotation(models.Model):
+    """One layer of a schedule: participants take turns of a fixed length from `start`."""
+
+    class Unit(models.TextChoices):
+        HOURS = "hours", "hours"
+        DAYS = "days", "days"
+        WEEKS = "weeks", "weeks"
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="rotations")
+    name = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField(
+        default=1, help_text="Where layers overlap, the one with the higher priority wins."
+    )
+    start = models.DateTimeField(help_text="The first handoff.")
+    end = models.DateTimeField(null=True, blank=True, help_text="Optional: the layer stops here.")
+    turn_length = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    turn_unit = models.CharField(
+        max_length=10,
+        choices=Unit.choices,
+        default=Unit.WEEKS,
+        help_text="Days and weeks hand off at the same local time across DST changes; "
+        "hours are absolute durations.",
+    )
+
+    class Meta:
+        ordering = ["schedule", "-priority", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} / {self.name}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.schedule.team_id}
+
+    def clean(self) -> None:
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
+
+
+class RotationParticipant(models.Model):
+    """A place in the rotation's order; a person may hold several places."""
+
+    rotation = models.ForeignKey(Rotation, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["rotation", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.user}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.rotation.schedule.team_id}
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class Restriction(models.Model):
+    """A window, in the schedule's time zone, when the rotation is active. Without a start
+    day it repeats every day (an end at or before the start runs past midnight); with one it
+    is weekly, e.g. Friday 18:00 to Monday 08:00. A rotation with no restriction is always on."""
+
+    rotation = models.ForeignKey(Rotation, on_delete=models.CASCADE, related_name="restrictions")
+    start_day = models.PositiveSmallIntegerField(choices=Weekday.choices, null=True, blank=True)
+    start_time = models.TimeField()
+    end_day = models.PositiveSmallIntegerField(choices=Weekday.choices, null=True, blank=True)
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["rotation", "start_day", "start_time"]
+
+    def __str__(self) -> str:
+        start = f"{self.get_start_day_display()} " if self.start_day is not None else "daily "
+        end = f"{self.get_end_day_display()} " if self.end_day is not None else ""
+        return f"{start}{self.start_time:%H:%M} - {end}{self.end_time:%H:%M}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.rotation.schedule.team_id}
+
+    def clean(self) -> None:
+        if (self.start_day is None) != (self.end_day is None):
+            raise ValidationError("Give both days (a weekly window) or neither (a daily one).")
+        if self.start_day is None and self.start_time == self.end_time:
+            raise ValidationError("A daily window needs different start and end times.")
+
+
+class Override(models.Model):
+    """Someone covers [start, end) instead of whoever the layers give. Where overrides
+    overlap, the most recently created wins."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="overrides")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["schedule", "start"]
+        indexes = [models.Index(fields=["schedule", "end", "start"], name="override_window")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M}"
+
+    def get_additional_data(self) -> dict[str, Any]:
+        return {"team_id": self.schedule.team_id}
+
+    def clean(self) -> None:
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
+
+
+class PersonSettings(models.Model):
+    """A person's own preferences: shift reminders and their personal calendar feed."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="person_settings"
+    )
+    notify_shift_start = models.BooleanField(
+        default=False, help_text="E-mail me shortly before each of my on-call shifts starts."
+    )
+    notify_shift_end = models.BooleanField(
+        default=False, help_text="E-mail me when each of my on-call shifts ends."
+    )
+    feed_token = models.CharField(
+        max_length=64, unique=True, default=new_feed_token, editable=False
+    )
+
+    class Meta:
+        verbose_name_plural = "person settings"
+
+    def __str__(self) -> str:
+        return f"settings of {self.user}"
+
+
+class ScheduleUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Schedule, on_delete=models.CASCADE)
+
+
+class ScheduleGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Schedule, on_delete=models.CASCADE)
+
+
 auditlog.register(Team)
 auditlog.register(TeamMembership)
 auditlog.register(TeamUserObjectPermission)
 auditlog.register(TeamGroupObjectPermission)
+auditlog.register(Schedule, exclude_fields=["feed_token"])
+auditlog.register(Rotation)
+auditlog.register(RotationParticipant)
+auditlog.register(Restriction)
+auditlog.register(Override)
+auditlog.register(PersonSettings, exclude_fields=["feed_token"])
+auditlog.register(ScheduleUserObjectPermission)
+auditlog.register(ScheduleGroupObjectPermission)
 # People and their groups (how roles are granted). Secrets are never copied into the log.
 auditlog.register(
     get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"}

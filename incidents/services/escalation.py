@@ -5,17 +5,19 @@ Every function here expects the incident row to be locked by the caller's transa
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from escalation.contact import contact_points
+from escalation.contact import ContactPoint, contact_points
 from escalation.plan import (
     PolicySnapshot,
     Step,
     first_step,
     level_at,
     level_delay,
+    level_targets,
     next_step,
     policy_snapshot,
 )
@@ -27,6 +29,7 @@ from incidents.services.scheduling import (
     schedule_escalation_step,
 )
 from incidents.services.timeline import record_event
+from schedules.models import Schedule
 
 
 def escalation_start(incident: Incident) -> None:
@@ -77,27 +80,48 @@ def _arm(incident: Incident, due: datetime) -> None:
 def _page_level(incident: Incident, snapshot: PolicySnapshot, step: Step, now: datetime) -> bool:
     level = level_at(snapshot, step)
     incident.level_index, incident.loop = step.level_index, step.loop
-    users = get_user_model().objects.filter(pk__in=level["user_ids"], is_active=True)
+    user_ids, empty_schedules = level_targets(level, now)
+    if empty_schedules:
+        _record_nobody_on_call(incident, level["position"], empty_schedules)
+    users = get_user_model().objects.filter(pk__in=user_ids, is_active=True)
     paged: list[str] = []
     unreachable: list[str] = []
     for user in users.order_by("username"):
         points = contact_points(user)
         for point in points:
-            notification = Notification.objects.create(
-                incident=incident,
-                user=user,
-                channel=point.channel,
-                address=point.address,
-                level_position=level["position"],
-                loop=step.loop,
-                next_attempt_at=now,
-                idempotency_key=f"i{incident.pk}-p{level['position']}-l{step.loop}"
-                f"-u{user.pk}-{point.channel}",
-            )
-            schedule_delivery(notification.pk)
+            _queue_page(incident, user, point, level["position"], step.loop, now)
         (paged if points else unreachable).append(user.get_username())
     _record_page(incident, level["position"], step, paged, unreachable)
     return bool(paged)
+
+
+def _queue_page(
+    incident: Incident, user: Any, point: ContactPoint, position: int, loop: int, now: datetime
+) -> None:
+    notification = Notification.objects.create(
+        incident=incident,
+        user=user,
+        channel=point.channel,
+        address=point.address,
+        level_position=position,
+        loop=loop,
+        next_attempt_at=now,
+        idempotency_key=f"i{incident.pk}-p{position}-l{loop}-u{user.pk}-{point.channel}",
+    )
+    schedule_delivery(notification.pk)
+
+
+def _record_nobody_on_call(incident: Incident, position: int, schedule_ids: list[int]) -> None:
+    names = ", ".join(
+        Schedule.objects.filter(pk__in=schedule_ids).order_by("name").values_list("name", flat=True)
+    )
+    record_event(
+        incident,
+        IncidentEvent.Kind.NOBODY_TO_PAGE,
+        f"Nobody on call in {names} for level {position}.",
+        actor=SYSTEM,
+        data={"level": position, "schedules": schedule_ids},
+    )
 
 
 def _record_page(

@@ -62,4 +62,5 @@ def test_snapshot_orders_levels_by_position_and_freezes_user_ids(db: None) -> No
         "position": 5,
         "delay_seconds": 90.0,
         "user_ids": sorted([alice.pk, bob.pk]),
+        "schedule_ids": [],
     }
