@@ -35,10 +35,10 @@ def schedule_rules(
     ):
         participants[rotation_id].append(user_id)
     restrictions = defaultdict(list)
-    for rotation_id, *rule in Restriction.objects.filter(rotation__schedule_id__in=ids).values_list(
-        "rotation_id", "start_day", "start_time", "end_day", "end_time"
-    ):
-        restrictions[rotation_id].append(RestrictionRule(*rule))
+    for rotation_id, start_day, start_time, end_day, end_time in Restriction.objects.filter(
+        rotation__schedule_id__in=ids
+    ).values_list("rotation_id", "start_day", "start_time", "end_day", "end_time"):
+        restrictions[rotation_id].append(RestrictionRule(start_day, start_time, end_day, end_time))
     layers = defaultdict(list)
     for pk, schedule_id, priority, start, end, length, unit in Rotation.objects.filter(
         schedule_id__in=ids
