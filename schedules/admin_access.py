@@ -43,7 +43,7 @@ def is_team_member(request: HttpRequest) -> bool:
     team's), even before the team has any incident to hold a permission on."""
     if "_is_team_member" not in request.__dict__:
         request.__dict__["_is_team_member"] = TeamMembership.objects.filter(
-            user_id=request.user.pk
+            user_id=request.user.pk or 0
         ).exists()
     return bool(request.__dict__["_is_team_member"])
 
