@@ -28,6 +28,7 @@ def _ensure_role_groups(**kwargs: Any) -> None:
     from escalation.models import EscalationPolicy
     from incidents.models import Integration, Service
     from schedules.access import ensure_role_groups, forget_cached_permissions
+    from schedules.models import Schedule
 
     forget_cached_permissions()
     readable = [
@@ -37,6 +38,6 @@ def _ensure_role_groups(**kwargs: Any) -> None:
     ] + [apps.get_model("auth", "User"), apps.get_model("auth", "Group")]
     ensure_role_groups(
         view_models=readable,
-        manager_add_models=[Service, Integration, EscalationPolicy],
+        manager_add_models=[Service, Integration, EscalationPolicy, Schedule],
         extra_auditor_perms=["incidents.export_auditentry"],
     )
