@@ -20,6 +20,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in links sent to people (e-mails, API responses).
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+# How long the one-click acknowledge/resolve links in a page stay valid.
+ACTION_LINK_MAX_AGE_SECONDS = env_int("ACTION_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,7 +49,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    # auditlog's middleware, but believing X-Forwarded-For only from AUDIT_TRUSTED_PROXIES.
+    "incidents.audit.actors.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,6 +174,18 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6)
 # --- django-auditlog ------------------------------------------------------------------------
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_LOGENTRY_MODEL = "incidents.AuditEntry"
+# Addresses of reverse proxies whose X-Forwarded-For is believed (for the audit trail's
+# client address). Anyone else's X-Forwarded-For is ignored: clients can send any value.
+AUDIT_TRUSTED_PROXIES = env_list("AUDIT_TRUSTED_PROXIES", [])
+# Entries are sealed into the hash chain once they are this old, so that a transaction still
+# open when a later entry was sealed is picked up by the next pass rather than skipped.
+AUDIT_SEAL_SETTLE_SECONDS = env_int("AUDIT_SEAL_SETTLE_SECONDS", 2)
+# How far back each sealing pass looks for such late commits below the newest sealed id
+# (`seal_audit_log --full` searches everything).
+AUDIT_SEAL_LOOKBACK_SECONDS = env_int("AUDIT_SEAL_LOOKBACK_SECONDS", 3600)
+# Audit entries older than this many days may be pruned by `prune_audit_log`; 0 keeps them
+# forever.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
 
 # --- Production hardening (on whenever DEBUG is off) ----------------------------------------
 if not DEBUG:

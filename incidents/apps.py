@@ -9,6 +9,7 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
+        from incidents.audit import signals
         from incidents.models import Incident, Integration, Service
         from schedules.access import register_team_scoped
 
@@ -20,6 +21,8 @@ class IncidentsConfig(AppConfig):
             responder=("view", "change"),
             manager=("view", "change"),
         )
+        # Audit receivers: actor labels on entries, logins/logouts/failed logins as entries.
+        signals.connect()
         # incidents is the last of our apps: by its post_migrate every permission exists.
         post_migrate.connect(_ensure_role_groups, sender=self, dispatch_uid="role-groups")
 

@@ -1,4 +1,7 @@
-"""RQ entry points. Each takes ids, calls one service, and returns what happened."""
+"""RQ entry points. Each takes ids, calls one service, and returns what happened.
+
+Every job runs inside `audit_actor_system()`, so the audit entries its changes write are
+attributed to "system" (a job has no request, hence no actor otherwise)."""
 
 import logging
 
@@ -7,6 +10,8 @@ from django.conf import settings
 from redis import Redis
 
 from incidents import services
+from incidents.audit.actors import audit_actor_system
+from incidents.audit.chain import seal_pending
 from incidents.services.scheduling import ESCALATION_QUEUE
 
 logger = logging.getLogger(__name__)
@@ -15,21 +20,29 @@ RECONCILE_LOCK_KEY = "watchstander:reconcile-lock"
 
 
 def escalation_step(incident_id: int, token: str) -> str:
-    outcome = services.incident_escalate(incident_id=incident_id, token=token)
+    with audit_actor_system():
+        outcome = services.incident_escalate(incident_id=incident_id, token=token)
     logger.info("escalation step incident=%s token=%s: %s", incident_id, token, outcome)
     return outcome
 
 
 def deliver_notification(notification_id: int) -> str:
-    outcome = services.notification_deliver(notification_id=notification_id)
+    with audit_actor_system():
+        outcome = services.notification_deliver(notification_id=notification_id)
     logger.info("delivery notification=%s: %s", notification_id, outcome)
     return outcome
 
 
 def reconcile() -> dict[str, int]:
-    report = services.reconcile_overdue()
+    """Re-enqueue overdue work, then seal new audit entries into the hash chain (so sealing
+    happens every RECONCILE_INTERVAL_SECONDS with no extra process)."""
+    with audit_actor_system():
+        report = services.reconcile_overdue()
+        sealed = seal_pending()
     if report.escalations or report.deliveries:
         logger.warning("reconciler re-enqueued overdue work: %s", report)
+    if sealed:
+        logger.info("reconciler sealed %s audit entries", sealed)
     return {"escalations": report.escalations, "deliveries": report.deliveries}
 
 

@@ -14,11 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from incidents.audit.actors import audit_actor_label
 from incidents.intake.base import InvalidPayload
 from incidents.intake.events_api_v2 import ROUTING_KEY_LENGTH
 from incidents.intake.registry import ADAPTERS
 from incidents.models import Integration, hash_integration_key
-from incidents.services import alert_ingest
+from incidents.services import Actor, alert_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class IntakeView(APIView):
             document = self.read_json(request)
             integration = self.authenticate_integration(document, **kwargs)
             events = ADAPTERS[integration.kind].parse(document)
-            results = alert_ingest(integration=integration, events=events)
+            # The sender is the integration, not a user: say so on every audit entry.
+            with audit_actor_label(Actor.of_integration(integration).label):
+                results = alert_ingest(integration=integration, events=events)
         except IntakeError as exc:
             return _error(exc.status_code, exc.message, exc.errors)
         except InvalidPayload as exc:

@@ -414,8 +414,11 @@ def status_update_entry(incident: Incident) -> Any:
 
 
 def test_token_api_changes_record_the_same_source_address_as_admin_changes(
-    client: Client, setup: Setup
+    client: Client, setup: Setup, settings: Any
 ) -> None:
+    # The test client connects from 127.0.0.1; it and the inner proxy are trusted, so the
+    # client is the right-most untrusted hop.
+    settings.AUDIT_TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.1"]
     through_api, through_admin = pd_trigger(client, setup, "a"), pd_trigger(client, setup, "b")
     proxy = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-Port": "51234"}
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
