@@ -98,6 +98,8 @@ class Integration(models.Model):
     def issue_key(self) -> str:
         """Generate a new key, keep only its hash, and return it: it is shown once."""
         key = secrets.token_hex(16)  # 32 characters, the length of a PagerDuty routing key
+        while key.isdigit():  # all digits would route to the API's integration by id
+            key = secrets.token_hex(16)
         self.key_hash = hash_integration_key(key)
         self.key_prefix = key[:6]
         return key
@@ -261,6 +263,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"  # claimed by a worker; next_attempt_at is its lease
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"

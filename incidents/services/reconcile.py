@@ -39,8 +39,10 @@ def reconcile_overdue() -> ReconcileReport:
     for incident_id, token in steps:
         enqueue_now(ESCALATION_QUEUE, ESCALATION_STEP_JOB, incident_id, token)
     deliveries = list(
+        # Pending pages whose job was lost, and claims whose worker died mid-send.
         Notification.objects.filter(
-            status=Notification.Status.PENDING, next_attempt_at__lte=cutoff
+            status__in=[Notification.Status.PENDING, Notification.Status.SENDING],
+            next_attempt_at__lte=cutoff,
         ).values_list("pk", flat=True)[:BATCH]
     )
     for notification_id in deliveries:

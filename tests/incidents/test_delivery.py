@@ -5,11 +5,13 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.mail.utils import DNS_NAME
 
 from escalation.channels import PermanentDeliveryError, TransientDeliveryError
 from escalation.channels.email import EmailChannel
 from incidents.models import Incident, IncidentEvent, Notification
 from incidents.services import SYSTEM, alert_ingest, incident_acknowledge, notification_deliver
+from incidents.services.delivery import SEND_LEASE
 from tests.conftest import Setup, trigger_event
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -128,3 +130,62 @@ def test_pages_for_an_acknowledged_incident_are_not_sent(page: Notification) -> 
     assert notification_deliver(notification_id=page.pk) == "skipped"
     assert mail.outbox == []
     assert Incident.objects.get(pk=page.incident_id).status == "acknowledged"
+
+
+def test_a_claimed_page_is_not_sent_by_a_second_worker(
+    page: Notification, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one worker is sending (its claim committed), another delivery of the same row
+    does nothing."""
+    outcomes = []
+
+    def send_and_race(self: EmailChannel, message: Any) -> None:
+        outcomes.append(notification_deliver(notification_id=page.pk))
+
+    monkeypatch.setattr(EmailChannel, "send", send_and_race)
+
+    assert notification_deliver(notification_id=page.pk) == "sent"
+    assert outcomes == ["skipped"]
+
+
+def test_an_abandoned_claim_is_retried_after_its_lease(
+    page: Notification, time_machine: Any
+) -> None:
+    Notification.objects.filter(pk=page.pk).update(
+        status=Notification.Status.SENDING, attempts=1, next_attempt_at=START + SEND_LEASE
+    )
+
+    assert notification_deliver(notification_id=page.pk) == "skipped"
+    time_machine.move_to(START + SEND_LEASE)
+    assert notification_deliver(notification_id=page.pk) == "sent"
+
+    page.refresh_from_db()
+    assert (page.status, page.attempts) == ("sent", 2)
+    assert len(mail.outbox) == 1
+
+
+def test_acknowledged_while_sending_a_failed_attempt_is_not_retried(
+    page: Notification, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def acknowledge_then_fail(self: EmailChannel, message: Any) -> None:
+        incident_acknowledge(incident_id=page.incident_id, actor=SYSTEM)
+        raise TransientDeliveryError("timeout")
+
+    monkeypatch.setattr(EmailChannel, "send", acknowledge_then_fail)
+
+    assert notification_deliver(notification_id=page.pk) == "cancelled"
+    page.refresh_from_db()
+    assert page.status == Notification.Status.CANCELLED
+
+
+def test_every_attempt_of_a_page_carries_the_same_message_id(page: Notification) -> None:
+    # Sent twice, as a worker dying between the send and its record would do.
+    notification_deliver(notification_id=page.pk)
+    Notification.objects.filter(pk=page.pk).update(
+        status=Notification.Status.PENDING, next_attempt_at=START
+    )
+    notification_deliver(notification_id=page.pk)
+
+    ids = {email.extra_headers["Message-ID"] for email in mail.outbox}
+    assert len(mail.outbox) == 2
+    assert ids == {f"<{page.idempotency_key}@{DNS_NAME}>"}
