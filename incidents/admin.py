@@ -1,7 +1,9 @@
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -10,6 +12,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
+from django_rq.admin import QueueAdmin
+from django_rq.models import Dashboard
 
 from incidents import services
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
@@ -36,24 +40,22 @@ class IntegrationInline(ParentScopedInline, admin.TabularInline):
 
 
 @admin.register(Service)
-class ServiceAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
+class ServiceAdmin(TeamScopedAdmin):
     list_display = ["name", "team", "escalation_policy"]
     list_filter = [("team", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["team", "escalation_policy"]
     search_fields = ["name", "team__name"]
     inlines = [IntegrationInline]
-    show_auditlog_history_link = True
 
 
 @admin.register(Integration)
-class IntegrationAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
+class IntegrationAdmin(TeamScopedAdmin):
     list_display = ["name", "service", "kind", "key_prefix", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     list_select_related = ["service"]
     search_fields = ["name", "service__name"]
     readonly_fields = ["key_prefix", "created_at"]
     actions = ["rotate_keys"]
-    show_auditlog_history_link = True
 
     def save_model(self, request: HttpRequest, obj: Integration, form: Any, change: bool) -> None:
         key = None if change else obj.issue_key()
@@ -137,7 +139,7 @@ class NotificationInline(ReadOnlyInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
+class IncidentAdmin(TeamScopedAdmin):
     list_display = [
         "number",
         "title",
@@ -174,7 +176,6 @@ class IncidentAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
         "loop",
         "next_escalation_at",
     )
-    show_auditlog_history_link = True
     change_form_template = "admin/incidents/incident/change_form.html"  # type: ignore[misc]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -343,3 +344,45 @@ class NotificationAdmin(IncidentRecordAdmin):
 
 
 import incidents.audit.admin  # noqa: F401,E402
+
+
+class OperatorsQueueAdmin(QueueAdmin):
+    """django-rq's dashboard checks only is_staff, so every team member would see (and could
+    delete, requeue or empty) every team's jobs. It is an operator's tool: superusers only.
+
+    Anonymous requests pass through untouched: the admin pages send them to the login page
+    and the JSON stats view checks its own API token."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _operator(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _operator(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            URLPattern(url.pattern, _operators_only(url.callback), url.default_args, url.name)
+            for url in super().get_urls()
+        ]
+
+
+def _operator(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_superuser)
+
+
+def _operators_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not _operator(request):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+if admin.site.is_registered(Dashboard):
+    admin.site.unregister(Dashboard)
+    admin.site.register(Dashboard, OperatorsQueueAdmin)

@@ -1,6 +1,5 @@
 from typing import Any
 
-from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -28,7 +27,7 @@ def membership_form(may_grant_manager: bool) -> type[forms.ModelForm]:
             if may_grant_manager:
                 return cleaned
             was_manager = self.instance.pk and self.initial.get("role") == Role.MANAGER
-            if was_manager and (self.has_changed() or cleaned.get("DELETE")):
+            if was_manager and self.has_changed():
                 raise ValidationError("Only an administrator can change a manager's membership.")
             if cleaned.get("role") == Role.MANAGER and not was_manager:
                 raise ValidationError("Only an administrator can make someone a manager.")
@@ -37,14 +36,32 @@ def membership_form(may_grant_manager: bool) -> type[forms.ModelForm]:
     return MembershipForm
 
 
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """Django skips the form validation of rows marked for deletion, so the refusal to remove
+    a manager lives here, on the formset, which sees every row."""
+
+    may_grant_manager = False
+
+    def clean(self) -> None:
+        super().clean()
+        if self.may_grant_manager:
+            return
+        for form in self.initial_forms:
+            if self._should_delete_form(form) and form.initial.get("role") == Role.MANAGER:
+                raise ValidationError("Only an administrator can change a manager's membership.")
+
+
 class TeamMembershipInline(ParentScopedInline, admin.TabularInline):
     model = TeamMembership
+    formset = MembershipFormSet
     extra = 1
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         may_grant = request.user.has_perm("schedules.change_team")  # model-level only
         kwargs["form"] = membership_form(may_grant)
-        return super().get_formset(request, obj, **kwargs)
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.may_grant_manager = may_grant
+        return formset
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "user":
@@ -53,11 +70,10 @@ class TeamMembershipInline(ParentScopedInline, admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditlogHistoryAdminMixin, TeamScopedAdmin):
+class TeamAdmin(TeamScopedAdmin):
     list_display = ["name", "description"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
-    show_auditlog_history_link = True
 
 
 admin.site.unregister(get_user_model())

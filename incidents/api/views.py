@@ -34,6 +34,8 @@ class IntegrationViewSet(
 
     model = Integration
     serializer_class = IntegrationSerializer
+    # Only numeric ids: every other /integrations/<key>/ is the alert webhook (config/urls.py).
+    lookup_value_regex = r"\d+"
 
     def base_queryset(self) -> QuerySet[Any]:
         return Integration.objects.select_related("service")
