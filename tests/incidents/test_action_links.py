@@ -48,7 +48,7 @@ def test_opening_a_link_only_asks_for_confirmation(page: Notification) -> None:
     response = Client().get(path_of(action_link_url(page, "acknowledge")))
 
     assert response.status_code == 200
-    assert b"<form method=\"post\">" in response.content
+    assert b'<form method="post">' in response.content
     assert b"alice, acknowledge this incident?" in response.content
     assert status_of(page) == Incident.Status.TRIGGERED
 
@@ -69,9 +69,7 @@ def test_acknowledging_by_link_acts_as_the_person_paged_and_is_audited(
         "198.51.100.9",
         str(incident.pk),
     )
-    status_change = AuditEntry.objects.get_for_object(incident).filter(
-        changes__has_key="status"
-    )
+    status_change = AuditEntry.objects.get_for_object(incident).filter(changes__has_key="status")
     assert {e.actor for e in status_change if e.changes_dict["status"][1] == "acknowledged"} == {
         setup.alice
     }
