@@ -170,6 +170,8 @@ INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 1024 * 1024)
 RECONCILE_GRACE_SECONDS = env_int("RECONCILE_GRACE_SECONDS", 10)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 30)
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 6)
+# People who turn shift reminders on are told this long before their on-call shift starts.
+SHIFT_NOTICE_LEAD_MINUTES = env_int("SHIFT_NOTICE_LEAD_MINUTES", 15)
 
 # --- django-auditlog ------------------------------------------------------------------------
 AUDITLOG_STORE_JSON_CHANGES = True

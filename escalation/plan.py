@@ -76,7 +76,8 @@ def level_delay(snapshot: PolicySnapshot, step: Step) -> timedelta:
 def level_targets(level: LevelSnapshot, instant: datetime) -> tuple[list[int], list[int]]:
     """The users a level pages at `instant`: its users plus whoever is on call then in its
     schedules (resolved now, not when the policy was frozen). Also returns the schedules that
-    had nobody on call."""
+    had nobody on call, counting one whose rules cannot be computed: oncall_user_ids logs it
+    and gives nobody rather than raising, so a bad row never stops the page (or the intake)."""
     schedule_ids = level.get("schedule_ids", [])
     on_call = oncall_user_ids(schedule_ids, instant) if schedule_ids else {}
     users = dict.fromkeys(level["user_ids"])

@@ -1,10 +1,10 @@
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -15,7 +15,9 @@ from django.views.decorators.http import require_POST
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
+from escalation.contact import row_address, with_whole_address
 from incidents import services
+from incidents.admin_forms import IncidentActionForm, NoteForm, ReassignForm, ResolveForm
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
 from schedules.access import can, perm_name, visible
 from schedules.admin_access import (
@@ -24,6 +26,7 @@ from schedules.admin_access import (
     holds_any,
     is_team_member,
 )
+from schedules.models import Schedule
 
 
 class IntegrationInline(ParentScopedInline, admin.TabularInline):
@@ -122,13 +125,21 @@ class AlertInline(ReadOnlyInline):
     )
 
 
+@admin.display(description="address")
+def _address(notification: Notification) -> str:
+    # Whole only on the viewer's own rows (everyone's, for a superuser): a webhook URL may
+    # carry its secret. The queryset says which (escalation.contact.with_whole_address).
+    return row_address(notification, notification.channel)
+
+
 class NotificationInline(ReadOnlyInline):
     model = Notification
     fields = readonly_fields = (
         "created_at",
+        "purpose",
         "user",
         "channel",
-        "address",
+        "shown_address",
         "level_position",
         "loop",
         "status",
@@ -136,6 +147,11 @@ class NotificationInline(ReadOnlyInline):
         "sent_at",
         "last_error",
     )
+    shown_address = staticmethod(_address)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        rows = super().get_queryset(request).select_related("user")
+        return with_whole_address(rows, request.user)
 
 
 @admin.register(Incident)
@@ -148,6 +164,7 @@ class IncidentAdmin(TeamScopedAdmin):
         "severity",
         "age",
         "current_level_display",
+        "assignee",
     ]
     list_display_links = ["number", "title"]
     list_filter = [
@@ -156,7 +173,7 @@ class IncidentAdmin(TeamScopedAdmin):
         ("service__team", admin.RelatedOnlyFieldListFilter),
         ("service", admin.RelatedOnlyFieldListFilter),
     ]
-    list_select_related = ["service"]
+    list_select_related = ["service", "assignee"]
     search_fields = ["title", "dedup_key"]
     date_hierarchy = "created_at"
     actions = ["acknowledge_selected", "resolve_selected"]
@@ -166,12 +183,14 @@ class IncidentAdmin(TeamScopedAdmin):
         "service",
         "severity",
         "status",
+        "assignee",
         "dedup_key",
         "created_at",
         "acknowledged_at",
         "acknowledged_by",
         "resolved_at",
         "resolved_by",
+        "resolution_note",
         "current_level_display",
         "loop",
         "next_escalation_at",
@@ -183,8 +202,9 @@ class IncidentAdmin(TeamScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
         # Nothing on the incident page is edited through the form: state changes go through
-        # the Acknowledge/Resolve services. A forged POST of the form must not write the row
-        # (an unlocked save could bring back a stale escalation token).
+        # the services behind its buttons (acknowledge, resolve, reassign, note). A forged POST
+        # of the form must not write the row (an unlocked save could bring back a stale
+        # escalation token).
         return
 
     @admin.display(description="#", ordering="pk")
@@ -244,6 +264,16 @@ class IncidentAdmin(TeamScopedAdmin):
                 view(require_POST(self.resolve_view)),
                 name="incidents_incident_resolve",
             ),
+            path(
+                "<int:pk>/reassign/",
+                view(require_POST(self.reassign_view)),
+                name="incidents_incident_reassign",
+            ),
+            path(
+                "<int:pk>/note/",
+                view(require_POST(self.note_view)),
+                name="incidents_incident_note",
+            ),
             *super().get_urls(),
         ]
 
@@ -251,7 +281,14 @@ class IncidentAdmin(TeamScopedAdmin):
         return self._transition_view(request, pk, services.incident_acknowledge, "acknowledged")
 
     def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._transition_view(request, pk, services.incident_resolve, "resolved")
+        """The Resolve button, with the optional resolution note typed next to it."""
+        return self._form_view(request, pk, ResolveForm, self._resolve)
+
+    def reassign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._form_view(request, pk, ReassignForm, self._reassign)
+
+    def note_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._form_view(request, pk, NoteForm, self._add_note)
 
     def _transition_view(
         self, request: HttpRequest, pk: int, service: Any, done: str
@@ -261,6 +298,75 @@ class IncidentAdmin(TeamScopedAdmin):
             return HttpResponse(status=403)
         self._transition(request, Incident.objects.filter(pk=incident.pk), service, done)
         return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[pk]))
+
+    def _form_view(
+        self,
+        request: HttpRequest,
+        pk: int,
+        form_class: type[IncidentActionForm],
+        apply: Callable[[HttpRequest, IncidentActionForm], None],
+    ) -> HttpResponse:
+        """A form of the incident's page, posted: access checked as for the buttons, then
+        the form, then the service; what went wrong is a message on the page, never a 500."""
+        incident = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, incident):
+            return HttpResponse(status=403)
+        form = form_class(request.POST, incident=incident)
+        if form.is_valid():
+            apply(request, form)
+        else:
+            self.message_user(request, form.error_text(), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[pk]))
+
+    def _resolve(self, request: HttpRequest, form: IncidentActionForm) -> None:
+        resolve = partial(services.incident_resolve, note=form.cleaned_data["note"])
+        self._transition(request, Incident.objects.filter(pk=form.incident.pk), resolve, "resolved")
+
+    def _reassign(self, request: HttpRequest, form: IncidentActionForm) -> None:
+        assignee = form.cleaned_data["assignee"]
+        try:
+            services.incident_reassign(
+                incident_id=form.incident.pk,
+                actor=services.Actor.of_user(request.user),
+                to_user=assignee,
+                note=form.cleaned_data["note"],
+            )
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request, f"Incident #{form.incident.pk} reassigned to {assignee}.", messages.SUCCESS
+        )
+
+    def _add_note(self, request: HttpRequest, form: IncidentActionForm) -> None:
+        try:
+            services.incident_add_note(
+                incident_id=form.incident.pk,
+                actor=services.Actor.of_user(request.user),
+                text=form.cleaned_data["text"],
+            )
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, "Note added.", messages.SUCCESS)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Incident | None = None,
+    ) -> HttpResponse:
+        # Only someone who may change the incident is offered its forms.
+        if obj is not None and self.has_change_permission(request, obj):
+            context["incident_forms"] = {
+                "resolve": ResolveForm(incident=obj),
+                "reassign": ReassignForm(incident=obj),
+                "note": NoteForm(incident=obj),
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def change_view(
         self,
@@ -325,22 +431,64 @@ class AlertAdmin(IncidentRecordAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(IncidentRecordAdmin):
+    """Pages and manager notices belong to an incident; shift notices to a schedule, and are
+    seen by whoever may see that schedule."""
+
     list_display = [
         "created_at",
+        "purpose",
         "incident",
+        "schedule",
         "user",
         "channel",
-        "address",
+        "shown_address",
         "level_position",
         "loop",
         "status",
         "attempts",
         "sent_at",
     ]
-    list_filter = ["status", "channel"]
-    list_select_related = ["incident", "user"]
-    search_fields = ["address", "user__username", "idempotency_key"]
+    list_filter = ["purpose", "status", "channel"]
+    list_select_related = ["incident", "schedule", "user"]
+    # Not the address: a search that matches reveals it, a piece at a time.
+    search_fields = ["user__username", "idempotency_key"]
     date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "purpose",
+        "incident",
+        "schedule",
+        "shift_at",
+        "user",
+        "channel",
+        "shown_address",
+        "level_position",
+        "loop",
+        "detail",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "sent_at",
+        "last_error",
+        "idempotency_key",
+    )
+    shown_address = staticmethod(_address)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        user = request.user
+        incidents = visible(user, perm_name(Incident, "view"), Incident.objects.all())
+        schedules = visible(user, perm_name(Schedule, "view"), Schedule.objects.all())
+        rows = admin.ModelAdmin.get_queryset(self, request).filter(
+            Q(incident__in=incidents) | Q(incident=None, schedule__in=schedules)
+        )
+        return with_whole_address(rows, request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or obj.incident_id is not None:
+            return super().has_view_permission(request, obj)
+        return super().has_view_permission(request) and can(
+            request.user, perm_name(Schedule, "view"), obj.schedule
+        )
 
 
 import incidents.audit.admin  # noqa: F401,E402

@@ -9,18 +9,21 @@ storing them in clear, and another installation's demo credentials are not guess
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from escalation.models import EscalationLevel, EscalationPolicy
 from incidents.models import Integration, Service, hash_integration_key
 from schedules.access import AUDITORS_GROUP, role_group
-from schedules.models import Team, TeamMembership
+from schedules.feeds import schedule_feed_url
+from schedules.models import Rotation, RotationParticipant, Schedule, Team, TeamMembership
+from schedules.oncall import to_utc, zone
 
 DEMO_LEVEL_DELAY = timedelta(minutes=2)
 Role = TeamMembership.Role
@@ -34,6 +37,7 @@ class DemoTeam:
     levels: tuple[str, ...]  # one responder per level, in order
     service: str
     integrations: tuple[tuple[str, str], ...]  # (kind, name)
+    time_zone: str  # of the team's schedule: a weekly rotation of its responders
 
 
 TEAMS = [
@@ -47,6 +51,7 @@ TEAMS = [
             (Integration.Kind.ALERTMANAGER, "Prometheus Alertmanager"),
             (Integration.Kind.EVENTS_API_V2, "PagerDuty Events API"),
         ),
+        "Europe/Berlin",
     ),
     DemoTeam(
         "Security",
@@ -55,6 +60,7 @@ TEAMS = [
         ("rita", "omar"),
         "Edge WAF",
         ((Integration.Kind.EVENTS_API_V2, "PagerDuty Events API"),),
+        "America/Chicago",
     ),
 ]
 
@@ -64,6 +70,7 @@ class Demo:
     users: list[dict[str, Any]] = field(default_factory=list)
     integrations: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
+    schedules: list[dict[str, Any]] = field(default_factory=list)
 
 
 def derived_secret(purpose: str, length: int = 32) -> str:
@@ -100,6 +107,7 @@ def _team(demo: Demo, spec: DemoTeam) -> None:
     )
     for kind, name in spec.integrations:
         demo.integrations.append(_integration(service, kind, name))
+    demo.schedules.append(_schedule(team, spec.time_zone, responders))
 
 
 def _user(
@@ -139,6 +147,31 @@ def _policy(team: Team, responders: list[Any]) -> EscalationPolicy:
             )
             level.users.add(user)
     return policy
+
+
+def _schedule(team: Team, time_zone: str, responders: list[Any]) -> dict[str, Any]:
+    """A weekly rotation of the team's responders handing off on Mondays at 09:00 local time,
+    from this week's Monday. Not targeted by the demo policy, whose levels page people
+    directly, so the printed curl always pages the first responder."""
+    schedule, created = Schedule.objects.get_or_create(
+        team=team, name=f"{team.name} primary", defaults={"time_zone": time_zone}
+    )
+    if created:
+        tz = zone(time_zone)
+        today = timezone.now().astimezone(tz).date()
+        monday = datetime.combine(today - timedelta(days=today.weekday()), time(9))
+        rotation = Rotation.objects.create(
+            schedule=schedule, name="Weekly", start=to_utc(monday, tz), turn_unit="weeks"
+        )
+        for position, user in enumerate(responders):
+            RotationParticipant.objects.create(rotation=rotation, user=user, position=position)
+    return {
+        "id": schedule.pk,
+        "name": schedule.name,
+        "team": team.name,
+        "time_zone": schedule.time_zone,
+        "ical_url": schedule_feed_url(schedule),
+    }
 
 
 def _integration(service: Service, kind: str, name: str) -> dict[str, Any]:

@@ -34,16 +34,23 @@ def deliver_notification(notification_id: int) -> str:
 
 
 def reconcile() -> dict[str, int]:
-    """Re-enqueue overdue work, then seal new audit entries into the hash chain (so sealing
-    happens every RECONCILE_INTERVAL_SECONDS with no extra process)."""
+    """Re-enqueue overdue work, write the shift notices now due, then seal new audit entries
+    into the hash chain (all of it every RECONCILE_INTERVAL_SECONDS, with no extra process)."""
     with audit_actor_system():
         report = services.reconcile_overdue()
+        notices = services.shift_notices_queue()
         sealed = seal_pending()
     if report.escalations or report.deliveries:
         logger.warning("reconciler re-enqueued overdue work: %s", report)
+    if notices:
+        logger.info("reconciler queued %s shift notices", notices)
     if sealed:
         logger.info("reconciler sealed %s audit entries", sealed)
-    return {"escalations": report.escalations, "deliveries": report.deliveries}
+    return {
+        "escalations": report.escalations,
+        "deliveries": report.deliveries,
+        "shift_notices": notices,
+    }
 
 
 def wake_reconciler(connection: Redis) -> None:

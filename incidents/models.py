@@ -9,7 +9,8 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from escalation.models import EscalationPolicy
+from escalation.channels import display_address
+from escalation.models import ADDRESS_MASK, EscalationPolicy
 
 # The audit models live in their own module; importing them here registers them in the app.
 from incidents.audit.models import (  # noqa: F401
@@ -18,7 +19,7 @@ from incidents.audit.models import (  # noqa: F401
     AuditExport,
     AuditSeal,
 )
-from schedules.models import Team
+from schedules.models import Schedule, Team
 
 
 class Severity(models.TextChoices):
@@ -145,6 +146,18 @@ class Incident(models.Model):
         related_name="+",
         editable=False,
     )
+    # What the resolver wrote about the cause and the fix, for the incident record.
+    resolution_note = models.TextField(blank=True, editable=False)
+    # The person the incident was last reassigned to. Empty while the escalation policy alone
+    # decides who is paged, and again once the assignee let a level time out.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
     # Escalation state. The snapshot is the policy frozen when escalation started; level_index
     # and loop say which step was paged last; next_escalation_at is when the next step is due
     # (the database, not Redis, is the clock); active_job_id fences out stale RQ jobs.
@@ -224,7 +237,8 @@ class Alert(models.Model):
 
 
 class IncidentEvent(models.Model):
-    """The incident's timeline: every transition and every page, in order."""
+    """The incident's timeline: every transition, page and note, in order. A note's message
+    is its text and its actor is its author."""
 
     class Kind(models.TextChoices):
         TRIGGERED = "triggered", "Triggered"
@@ -235,6 +249,8 @@ class IncidentEvent(models.Model):
         NOTIFIED = "notified", "Notified"
         NOTIFICATION_FAILED = "notification_failed", "Notification failed"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        REASSIGNED = "reassigned", "Reassigned"
+        NOTE = "note", "Note"
         RESOLVED = "resolved", "Resolved"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
@@ -259,7 +275,17 @@ class IncidentEvent(models.Model):
 
 
 class Notification(models.Model):
-    """The outbox: one row per delivery of a page, written before anything is sent."""
+    """The outbox: one row per delivery to one person, written before anything is sent.
+
+    Most rows are pages. The same outbox (retries, leases, never twice) carries the notices
+    that are not pages: a manager told that a level had nobody to page (on an incident), and
+    a person told that their shift starts or has ended (on a schedule, with no incident)."""
+
+    class Purpose(models.TextChoices):
+        PAGE = "page", "Page"
+        NOBODY_ON_CALL = "nobody_on_call", "Nobody on call (to a manager)"
+        SHIFT_START = "shift_start", "Shift starts"
+        SHIFT_END = "shift_end", "Shift ended"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -268,13 +294,25 @@ class Notification(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.PAGE)
+    incident = models.ForeignKey(
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # A shift notice's moment: the start or the end of the shift it is about.
+    shift_at = models.DateTimeField(null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     channel = models.CharField(max_length=20)
     address = models.CharField(max_length=255)
-    level_position = models.PositiveSmallIntegerField()
+    level_position = models.PositiveSmallIntegerField(null=True, blank=True)
     loop = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -283,9 +321,29 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, unique=True)
+    # Why a manager is told (the "nobody on call" notice): which schedules were empty, who had
+    # no contact method.
+    detail = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        purpose__in=["page", "nobody_on_call"],
+                        incident__isnull=False,
+                        level_position__isnull=False,
+                    )
+                    | Q(
+                        purpose__in=["shift_start", "shift_end"],
+                        schedule__isnull=False,
+                        shift_at__isnull=False,
+                    )
+                ),
+                name="notification_has_its_subject",
+            )
+        ]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
@@ -295,10 +353,13 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} to {self.address} ({self.status})"
+        # Also the audit log's name for the row: never the whole of a webhook URL.
+        return f"{self.channel} to {display_address(self.channel, self.address)} ({self.status})"
 
     def get_additional_data(self) -> dict[str, Any]:
-        return {"team_id": self.incident.service.team_id}
+        if self.incident_id is None:
+            return {"team_id": self.schedule.team_id if self.schedule else None}
+        return {"team_id": self.incident.service.team_id}  # type: ignore[union-attr]
 
 
 class ServiceUserObjectPermission(UserObjectPermissionBase):
@@ -330,7 +391,7 @@ auditlog.register(Integration, exclude_fields=["key_hash"])
 auditlog.register(Incident, exclude_fields=["escalation_snapshot"])
 auditlog.register(Alert, exclude_fields=["payload"])
 auditlog.register(IncidentEvent)
-auditlog.register(Notification)
+auditlog.register(Notification, mask_fields=["address"], mask_callable=ADDRESS_MASK)
 for permission_model in [
     ServiceUserObjectPermission,
     ServiceGroupObjectPermission,

@@ -23,15 +23,15 @@ class IncidentLinkView(View):
         found = self._find(request, token)
         if isinstance(found, HttpResponse):
             return found
-        notification, action = found
-        return self._page(request, notification, action, done=False)
+        notification, incident, action = found
+        return self._page(request, notification, incident, action, done=False)
 
     def post(self, request: HttpRequest, token: str) -> HttpResponse:
         found = self._find(request, token)
         if isinstance(found, HttpResponse):
             return found
-        notification, action = found
-        user, incident = notification.user, notification.incident
+        notification, incident, action = found
+        user = notification.user
         change = (
             services.incident_acknowledge if action == "acknowledge" else services.incident_resolve
         )
@@ -49,10 +49,12 @@ class IncidentLinkView(View):
                 )
         except services.DomainError as exc:
             return self._refuse(request, str(exc), status=409)
-        notification.incident.refresh_from_db()
-        return self._page(request, notification, action, done=True)
+        incident.refresh_from_db()
+        return self._page(request, notification, incident, action, done=True)
 
-    def _find(self, request: HttpRequest, token: str) -> tuple[Notification, str] | HttpResponse:
+    def _find(
+        self, request: HttpRequest, token: str
+    ) -> tuple[Notification, Incident, str] | HttpResponse:
         try:
             link = read_action_link(token)
         except BadLink as exc:
@@ -62,20 +64,28 @@ class IncidentLinkView(View):
             .filter(pk=link.notification_id)
             .first()
         )
-        if notification is None:
+        # Only pages carry links; a notice without an incident never had one.
+        incident = notification.incident if notification else None
+        if notification is None or incident is None:
             return self._refuse(request, "This link is not valid.", status=404)
         user = notification.user
         # Checked at click time: a person who left the team or was deactivated since the
         # page was sent can no longer act through it.
-        if not (user.is_active and can(user, perm_name(Incident, "change"), notification.incident)):
+        if not (user.is_active and can(user, perm_name(Incident, "change"), incident)):
             return self._refuse(request, "You may no longer act on this incident.", status=403)
-        return notification, link.action
+        return notification, incident, link.action
 
     def _page(
-        self, request: HttpRequest, notification: Notification, action: str, *, done: bool
+        self,
+        request: HttpRequest,
+        notification: Notification,
+        incident: Incident,
+        action: str,
+        *,
+        done: bool,
     ) -> HttpResponse:
         context: dict[str, Any] = {
-            "incident": notification.incident,
+            "incident": incident,
             "person": notification.user,
             "action": action,
             "done": done,

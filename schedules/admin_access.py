@@ -9,6 +9,7 @@ change that (shared/STACK.md, section 4).
 from typing import Any
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db import models
@@ -16,14 +17,56 @@ from django.http import Http404, HttpRequest, HttpResponse
 from guardian.admin import ReinforcedGuardedModelAdminMixin
 from guardian.shortcuts import get_objects_for_user
 
-from schedules.access import can, perm_name, registered_models, visible
-from schedules.models import TeamMembership
+from schedules.access import (
+    can,
+    move_refusal,
+    perm_name,
+    registered_models,
+    team_link,
+    team_of,
+    visible,
+)
+from schedules.models import Team, TeamMembership
 
 
-def _staff(request: HttpRequest) -> bool:
+def is_active_staff(request: HttpRequest) -> bool:
+    """An active staff user: the only people the admin is for."""
     # Checked first: guardian's queries raise for the anonymous user (ANONYMOUS_USER_NAME=None).
     user = request.user
     return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+class ScopedHistoryMixin(AuditlogHistoryAdminMixin):
+    """Each object's audit history one click away, for whoever may see the object.
+
+    auditlog's view asks has_view_permission(obj=None) for an object outside the user's
+    queryset (true for any team member) and then fails on None. Answer as the change view
+    does: such an object does not exist for this user."""
+
+    show_auditlog_history_link = True
+
+    def auditlog_history_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().auditlog_history_view(request, object_id, extra_context)
+
+
+class TeamScopedForm(forms.ModelForm):
+    """Refuses a change of team that schedules.access.move_refusal refuses (an object that
+    other teams' objects still rely on), saying why, on the field that would move it."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        link = team_link(type(self.instance))
+        if link is None or link.name not in cleaned:  # not a team-scoped model, or no move
+            return cleaned
+        value = cleaned[link.name]  # the team, or the parent it is reached through
+        team = value if isinstance(value, Team) else team_of(value)
+        if reason := move_refusal(self.instance, team):
+            self.add_error(link.name, reason)
+        return cleaned
 
 
 def holds_any(request: HttpRequest, model: type[models.Model], action: str) -> bool:
@@ -37,6 +80,19 @@ def holds_any(request: HttpRequest, model: type[models.Model], action: str) -> b
             user.has_perm(perm)
             or get_objects_for_user(user, perm, klass=model, accept_global_perms=False).exists()
         )
+    return bool(cache[key])
+
+
+def request_can(request: HttpRequest, perm: str, obj: models.Model) -> bool:
+    """schedules.access.can for the request's user, asked of guardian once per request and
+    object: rendering one schedule page asks it of the schedule dozens of times (the page,
+    each inline, each of their rows), and each answer costs guardian two queries."""
+    if obj.pk is None:
+        return can(request.user, perm, obj)
+    cache = request.__dict__.setdefault("_object_perms", {})
+    key = (perm, obj._meta.label, obj.pk)
+    if key not in cache:
+        cache[key] = can(request.user, perm, obj)
     return bool(cache[key])
 
 
@@ -61,34 +117,24 @@ def limit_choices(request: HttpRequest, db_field: Any, kwargs: dict[str, Any]) -
         )
 
 
-class TeamScopedAdmin(
-    AuditlogHistoryAdminMixin,
+class TeamScopedAdmin(  # type: ignore[misc]
+    ScopedHistoryMixin,
     ReinforcedGuardedModelAdminMixin,  # type: ignore[misc]
     admin.ModelAdmin,
 ):
     """For models registered with schedules.access.register_team_scoped, with each object's
-    audit history one click away."""
+    audit history one click away. A form of its own must derive from TeamScopedForm."""
 
-    show_auditlog_history_link = True
-
-    def auditlog_history_view(
-        self, request: HttpRequest, object_id: str, extra_context: Any = None
-    ) -> HttpResponse:
-        # auditlog's view asks has_view_permission(obj=None) for an object outside the user's
-        # queryset (true for any team member) and then fails on None. Answer as the change
-        # view does: such an object does not exist for this user.
-        if self.get_object(request, unquote(object_id)) is None:
-            raise Http404
-        return super().auditlog_history_view(request, object_id, extra_context)
+    form = TeamScopedForm
 
     def _allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        if not _staff(request):
+        if not is_active_staff(request):
             return False
         if obj is None:
             if action == "view" and is_team_member(request):
                 return True
             return holds_any(request, self.model, action)
-        return can(request.user, perm_name(self.model, action), obj)
+        return request_can(request, perm_name(self.model, action), obj)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         queryset = super().get_queryset(request)
@@ -118,16 +164,27 @@ class TeamScopedAdmin(
 
 class ParentScopedInline:
     """Inline rows are part of their parent: whoever may change the parent may edit them,
-    whoever may view it may see them. On the add page, adding the parent is what counts."""
+    whoever may view it may see them. On the add page, adding the parent is what counts.
+
+    Where the parent has no permissions of its own either (a rotation's participants: the
+    rotation is its schedule's), `owner_path` names the object that has them, from the parent
+    (e.g. "schedule"); adding the parent then means changing that owner."""
 
     parent_model: type[models.Model]
+    owner_path: str = ""
+
+    def _owner_model(self) -> type[models.Model]:
+        if not self.owner_path:
+            return self.parent_model
+        return self.parent_model._meta.get_field(self.owner_path).related_model  # type: ignore[return-value]
 
     def _parent_allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        if not _staff(request):
+        if not is_active_staff(request):
             return False
         if obj is None:  # asked for the whole inline (e.g. to build its queryset)
-            return holds_any(request, self.parent_model, action)
-        return can(request.user, perm_name(self.parent_model, action), obj)
+            return holds_any(request, self._owner_model(), action)
+        owner = owner_of(obj, self.owner_path)
+        return request_can(request, perm_name(self._owner_model(), action), owner)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._parent_allowed(request, "view", obj) or self._parent_allowed(
@@ -138,8 +195,10 @@ class ParentScopedInline:
         return self._parent_allowed(request, "change", obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None and self.owner_path:  # the parent's add page: adding to an owner
+            return self._parent_allowed(request, "change", None)
         if obj is None:  # the parent's add page
-            return _staff(request) and bool(
+            return is_active_staff(request) and bool(
                 request.user.has_perm(perm_name(self.parent_model, "add"))
             )
         return self._parent_allowed(request, "change", obj)
@@ -154,3 +213,54 @@ class ParentScopedInline:
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         limit_choices(request, db_field, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+def owner_of(obj: models.Model, path: str) -> models.Model:
+    """The object `path` leads to from `obj` ("schedule", "rotation__schedule"; "" is obj)."""
+    for name in filter(None, path.split("__")):
+        obj = getattr(obj, name)
+    return obj
+
+
+class ParentScopedAdmin(ScopedHistoryMixin, admin.ModelAdmin):
+    """A page of its own for a part of a team-scoped object (a schedule's rotations and
+    overrides), which has no permissions of its own: its owner's apply. Listed and shown where
+    the owner may be seen; added, changed and deleted where the owner may be changed, since
+    adding a rotation or removing an override changes the schedule."""
+
+    owner_model: type[models.Model]
+    owner_path: str  # the lookup from the part to its owner, e.g. "schedule"
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
+        perms = [perm_name(self.owner_model, "view"), perm_name(self.owner_model, "change")]
+        owners = visible(request.user, perms, self.owner_model._default_manager.all())
+        return super().get_queryset(request).filter(**{f"{self.owner_path}__in": owners})
+
+    def _allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
+        if not is_active_staff(request):
+            return False
+        if obj is None:
+            if action == "view" and is_team_member(request):
+                return True
+            return holds_any(request, self.owner_model, action)
+        owner = owner_of(obj, self.owner_path)
+        return request_can(request, perm_name(self.owner_model, action), owner)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, "view", obj) or self._allowed(request, "change", obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request, "change", None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, "change", obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, "change", obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        limit_choices(request, db_field, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -1,4 +1,5 @@
 import secrets
+from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -10,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from schedules.limits import turn_too_long, validate_schedule_instant
 
 
 class Team(models.Model):
@@ -73,8 +76,21 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# Names in the zone directory that are not zones: "localtime" and "posixrules" are whatever
+# the server is set to (a schedule naming one would follow the host's configuration), and
+# "Factory" is a placeholder without rules. available_timezones() lists them on Debian.
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names a schedule may use; the admin offers exactly these. Read once:
+    available_timezones() walks the whole zone directory."""
+    return frozenset(available_timezones() - NOT_ZONES)
+
+
 def validate_time_zone(name: str) -> None:
-    if name not in available_timezones():
+    if name not in time_zone_names():
         raise ValidationError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin).")
 
 
@@ -109,7 +125,12 @@ class Schedule(models.Model):
 
 
 class Rotation(models.Model):
-    """One layer of a schedule: participants take turns of a fixed length from `start`."""
+    """One layer of a schedule: participants take turns of a fixed length from `start`.
+
+    Its bounds are schedules.limits: instants from 1970 to 2999 and turns of at most a year
+    (checked here, by the field validators and clean()), at most MAX_PARTICIPANTS places and
+    MAX_RESTRICTIONS windows (rows of their own, so checked where they are written together:
+    the admin's inlines and the API)."""
 
     class Unit(models.TextChoices):
         HOURS = "hours", "hours"
@@ -121,8 +142,16 @@ class Rotation(models.Model):
     priority = models.PositiveSmallIntegerField(
         default=1, help_text="Where layers overlap, the one with the higher priority wins."
     )
-    start = models.DateTimeField(help_text="The first handoff.")
-    end = models.DateTimeField(null=True, blank=True, help_text="Optional: the layer stops here.")
+    start = models.DateTimeField(
+        help_text="The first handoff.", validators=[validate_schedule_instant]
+    )
+    end = models.DateTimeField(
+        null=True,
+        blank=True,
+        validators=[validate_schedule_instant],
+        help_text="Optional: the layer stops here.",
+    )
+    # At most a year of its unit: clean() checks, as the bound depends on the unit.
     turn_length = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     turn_unit = models.CharField(
         max_length=10,
@@ -142,8 +171,17 @@ class Rotation(models.Model):
         return {"team_id": self.schedule.team_id}
 
     def clean(self) -> None:
+        errors: dict[str, str] = {}
         if self.start and self.end and self.end <= self.start:
-            raise ValidationError({"end": "The end must be after the start."})
+            errors["end"] = "The end must be after the start."
+        # The length may be missing or invalid here (its own field says so), the unit too (it
+        # then gives no bound).
+        if isinstance(self.turn_length, int) and (
+            reason := turn_too_long(self.turn_length, str(self.turn_unit))
+        ):
+            errors["turn_length"] = reason
+        if errors:
+            raise ValidationError(errors)
 
 
 class RotationParticipant(models.Model):
@@ -208,8 +246,8 @@ class Override(models.Model):
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="overrides")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    start = models.DateTimeField()
-    end = models.DateTimeField()
+    start = models.DateTimeField(validators=[validate_schedule_instant])
+    end = models.DateTimeField(validators=[validate_schedule_instant])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -258,7 +296,9 @@ class ScheduleGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Schedule, on_delete=models.CASCADE)
 
 
-auditlog.register(Team)
+# Memberships are audited as rows; `members` also records `team.members.add()`, which
+# bulk-creates them without a save.
+auditlog.register(Team, m2m_fields={"members"})
 auditlog.register(TeamMembership)
 auditlog.register(TeamUserObjectPermission)
 auditlog.register(TeamGroupObjectPermission)
@@ -271,7 +311,11 @@ auditlog.register(PersonSettings, exclude_fields=["feed_token"])
 auditlog.register(ScheduleUserObjectPermission)
 auditlog.register(ScheduleGroupObjectPermission)
 # People and their groups (how roles are granted). Secrets are never copied into the log.
+# auditlog also diffs reverse one-to-one relations, as their objects' str(): a token's is its
+# key. Tokens and settings have entries of their own (without their secrets).
 auditlog.register(
-    get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"}
+    get_user_model(),
+    exclude_fields=["password", "last_login", "auth_token", "person_settings"],
+    m2m_fields={"groups", "user_permissions"},
 )
 auditlog.register(Group, m2m_fields={"permissions"})

@@ -18,12 +18,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from heapq import heappop, heappush
 from itertools import pairwise
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOURS, DAYS, WEEKS = "hours", "days", "weeks"
 LAYER, OVERRIDE = "layer", "override"
 _TINY = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
+
+# What computing a schedule raises when its stored rules lie past schedules.limits (written
+# around validation, or before the limits existed): datetime arithmetic out of range, or a
+# zone name that is not one. Callers that must not fail for one bad schedule catch these.
+UNCOMPUTABLE: tuple[type[Exception], ...] = (OverflowError, ValueError, ZoneInfoNotFoundError)
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,10 @@ class Layer:
     end: datetime | None
     turn_length: int
     turn_unit: str
-    participants: tuple[int, ...]  # user ids in turn order
+    # User ids in turn order; None holds the place of someone who may not serve (no longer
+    # active, or no longer in the team): their turns are gaps in this layer, and the turn
+    # order of the others does not move.
+    participants: tuple[int | None, ...]
     restrictions: tuple[RestrictionRule, ...] = ()
 
 
@@ -87,22 +97,37 @@ def zone(name: str) -> ZoneInfo:
 
 def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     """The instant a naive wall-clock time in `tz` stands for (see the module docstring)."""
-    first = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    if first.astimezone(tz).replace(tzinfo=None) == local:
-        return first  # it exists; fold=0 is the first occurrence when it is ambiguous
-    # In a gap. fold=0 reads it with the offset from before the change, which lands after the
-    # change; fold=1 with the offset from after, which lands before it. The change lies between.
-    before = local.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    return _transition_between(before, first, tz)
+    # PEP 495: fold=0 reads a local time with the offset from before a change, fold=1 with
+    # the one from after. Equal: the time is plain. Before > after: the clock went back and
+    # the time is ambiguous; fold=0 is its first occurrence. Before < after: it went forward
+    # and the time was skipped. (Reading the offsets beats a round trip through astimezone,
+    # which is the hot path of a who-is-on-call-now over every schedule.)
+    before = tz.utcoffset(local)
+    after = tz.utcoffset(local.replace(fold=1))
+    if before is None or after is None:  # not for a ZoneInfo; keeps the types honest
+        raise ValueError(f"{tz} gives no UTC offset for {local}")
+    if before >= after:
+        return (local - before).replace(tzinfo=UTC)
+    # Skipped: read with the offset from after, it lands before the change; from before,
+    # after it. The change lies between.
+    return _transition_between(
+        (local - after).replace(tzinfo=UTC), (local - before).replace(tzinfo=UTC), tz
+    )
 
 
 def _transition_between(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
-    """The first instant in (low, high] with high's UTC offset (offsets only change at whole
-    seconds, so a binary search to the second is exact)."""
+    """The first instant in (low, high] with high's UTC offset.
+
+    Offsets only change at whole seconds, so the search runs over whole seconds, the bounds
+    rounded outwards first. (Bisecting the raw bounds and truncating the midpoint to the
+    second, as this once did, could put the midpoint back on `low` and loop forever when the
+    bounds carried microseconds: a handoff at 02:00:00.585239 on a spring-forward day.)"""
     target = high.astimezone(tz).utcoffset()
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=0)
+    low = low.replace(microsecond=0)
+    if high.microsecond:
+        high = high.replace(microsecond=0) + _SECOND
+    while high - low > _SECOND:
+        middle = low + _SECOND * ((high - low) // (2 * _SECOND))
         if middle.astimezone(tz).utcoffset() == target:
             high = middle
         else:
@@ -132,60 +157,96 @@ def handoff(layer: Layer, tz: ZoneInfo, k: int) -> datetime:
     return to_utc(local_naive(layer.start, tz) + k * _turn_delta(layer), tz)
 
 
-def _turn_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> int:
-    """The index of the turn that contains `instant` (negative before the first handoff)."""
+def _turn_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> tuple[int, datetime]:
+    """The index of the turn that contains `instant` (at or after the first handoff), and
+    when it began."""
     delta = _turn_delta(layer)
     if layer.turn_unit == HOURS:
-        return (instant - layer.start) // delta
-    k = (local_naive(instant, tz) - local_naive(layer.start, tz)) // delta
-    while k > 0 and handoff(layer, tz, k) > instant:
-        k -= 1
-    while handoff(layer, tz, k + 1) <= instant:
-        k += 1
-    return k
+        k = (instant - layer.start) // delta
+        return k, handoff(layer, tz, k)
+    # Counting by the wall clock can come out one turn short: in a repeated hour the clock
+    # reads earlier than it did at a handoff made in the first pass. It never comes out long:
+    # an instant whose clock reads at or after a handoff's wall-clock time is at or after the
+    # handoff, which is that time's first occurrence (or, for a skipped time, the change).
+    k = max((local_naive(instant, tz) - local_naive(layer.start, tz)) // delta, 0)
+    begin = handoff(layer, tz, k)
+    while (following := handoff(layer, tz, k + 1)) <= instant:
+        k, begin = k + 1, following
+    return k, begin
 
 
 def _turns(layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime) -> Iterator[Shift]:
-    if not layer.participants:
-        return
+    people = layer.participants
     end = min(t2, layer.end) if layer.end else t2
-    k = max(_turn_at(layer, tz, max(t1, layer.start)), 0)
-    begin = handoff(layer, tz, k)
-    while begin < end:
-        following = handoff(layer, tz, k + 1)
-        if following > t1:
-            user = layer.participants[k % len(layer.participants)]
-            yield Shift(max(begin, t1), min(following, end), user, LAYER, layer.id)
+    first = max(t1, layer.start)
+    # Without this a layer that ended before t1 gave an inverted shift (t1, layer.end), whose
+    # edges then leaked outside [t1, t2) as cuts of the final schedule.
+    if first >= end or all(person is None for person in people):
+        return
+    k, begin = _turn_at(layer, tz, first)
+    for following in _handoffs(layer, tz, k + 1):
+        # Handoffs strictly increase: they are whole days apart on the wall clock, and no zone
+        # has skipped more than a day (Samoa skipped exactly one, 30 December 2011).
+        if (person := people[k % len(people)]) is not None:
+            yield Shift(max(begin, t1), min(following, end), person, LAYER, layer.id)
+        if following >= end:
+            return
         k, begin = k + 1, following
+
+
+def _handoffs(layer: Layer, tz: ZoneInfo, k: int) -> Iterator[datetime]:
+    """handoff(layer, tz, k), then k + 1, ... (k >= 1) by stepping, not recomputing: the hot
+    loop of a long range of short turns."""
+    delta = _turn_delta(layer)
+    if layer.turn_unit == HOURS:
+        instant = layer.start + k * delta
+        while True:
+            yield instant
+            instant += delta
+    local = local_naive(layer.start, tz) + k * delta
+    while True:
+        yield to_utc(local, tz)
+        local += delta
 
 
 def restriction_windows(
     rules: Sequence[RestrictionRule], tz: ZoneInfo, t1: datetime, t2: datetime
 ) -> list[Window]:
     """The union of the restriction windows that meet [t1, t2), merged and in order."""
-    first_day = local_naive(t1, tz).date() - timedelta(days=7)  # a weekly window may start
-    last_day = local_naive(t2, tz).date()  # up to a week before t1
+    first_day, last_day = local_naive(t1, tz).date(), local_naive(t2, tz).date()
     windows = [
         window
-        for day in _days(first_day, last_day)
         for rule in rules
+        for day in _start_days(rule, first_day - _lookback(rule), last_day)
         if (window := _window_on(rule, day, tz)) and window.end > t1 and window.start < t2
     ]
     return _merge(windows)
 
 
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
+def _lookback(rule: RestrictionRule) -> timedelta:
+    """How many days before t1's a window that still covers t1 may start: a daily window
+    ends by the next day, a weekly one within a week. (Looking back a week for every rule
+    made a daily window cost eight days of conversions per who-is-on-call.)"""
+    return timedelta(days=1 if rule.start_day is None else 7)
+
+
+def _start_days(rule: RestrictionRule, first: date, last: date) -> Iterator[date]:
+    """The days in [first, last] on which the rule's window starts: every day, or every week
+    on its weekday (stepping a week at a time: who-is-on-call asks this for every rule of
+    every layer of every schedule)."""
+    day, step = first, timedelta(days=1)
+    if rule.start_day is not None:
+        day += timedelta(days=(rule.start_day - first.weekday()) % 7)
+        step = timedelta(days=7)
     while day <= last:
         yield day
-        day += timedelta(days=1)
+        day += step
 
 
 def _window_on(rule: RestrictionRule, day: date, tz: ZoneInfo) -> Window | None:
+    """The rule's window starting on `day` (one of its _start_days)."""
     if rule.start_day is None:
         span = 0 if rule.end_time > rule.start_time else 1
-    elif day.weekday() != rule.start_day:
-        return None
     else:
         span = (rule.end_day - rule.start_day) % 7 if rule.end_day is not None else 0
         if span == 0 and rule.end_time <= rule.start_time:
@@ -206,51 +267,101 @@ def _merge(windows: Iterable[Window]) -> list[Window]:
 
 
 def layer_shifts(layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime) -> list[Shift]:
-    """The layer's shifts that meet [t1, t2), clipped to it and to its restrictions."""
+    """The layer's shifts that meet [t1, t2), clipped to it and to its restrictions; in order,
+    never overlapping."""
     turns = list(_turns(layer, tz, t1, t2))
     if not layer.restrictions or not turns:
         return turns
     windows = restriction_windows(layer.restrictions, tz, t1, t2)
-    return [
-        Shift(max(turn.start, w.start), min(turn.end, w.end), turn.user_id, LAYER, layer.id)
-        for turn in turns
-        for w in windows
-        if w.start < turn.end and turn.start < w.end
-    ]
+    return list(_within(turns, windows))
+
+
+def _within(turns: list[Shift], windows: list[Window]) -> Iterator[Shift]:
+    """The parts of the turns inside the windows. Both are ordered and disjoint, so one merge
+    pass does it (every turn against every window was quadratic for short turns)."""
+    first = 0
+    for turn in turns:
+        while first < len(windows) and windows[first].end <= turn.start:
+            first += 1
+        # `first` stays on a window that runs on into the next turn.
+        w = first
+        while w < len(windows) and windows[w].start < turn.end:
+            window = windows[w]
+            start, end = max(turn.start, window.start), min(turn.end, window.end)
+            yield Shift(start, end, turn.user_id, LAYER, turn.ref)
+            w += 1
 
 
 # --- The final schedule ---------------------------------------------------------------------
 
 
+def _by_priority(layers: Iterable[Layer]) -> list[Layer]:
+    return sorted(layers, key=lambda layer: (-layer.priority, layer.id))
+
+
+def _newest_first(override: OverrideRule) -> tuple[datetime, int]:
+    return override.created_at, override.id
+
+
 def final_shifts(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Shift]:
     """Who is on call from t1 to t2, as consecutive shifts (gaps are where none is)."""
+    if t2 <= t1:
+        return []
     tz = zone(rules.time_zone)
-    layers = sorted(rules.layers, key=lambda layer: (-layer.priority, layer.id))
-    by_layer = [layer_shifts(layer, tz, t1, t2) for layer in layers]
-    overrides = sorted(
-        (o for o in rules.overrides if o.start < t2 and o.end > t1),
-        key=lambda o: (o.created_at, o.id),
-        reverse=True,
-    )
+    by_layer = [layer_shifts(layer, tz, t1, t2) for layer in _by_priority(rules.layers)]
+    overrides = [o for o in rules.overrides if o.start < t2 and o.end > t1]
     cuts = {t1, t2}
     for shifts in by_layer:
         cuts.update(edge for shift in shifts for edge in (shift.start, shift.end))
     cuts.update(edge for o in overrides for edge in (o.start, o.end) if t1 < edge < t2)
-    pieces = (_winner(a, b, by_layer, overrides) for a, b in pairwise(sorted(cuts)))
-    return _join(piece for piece in pieces if piece is not None)
+    return _join(_pieces(sorted(cuts), by_layer, overrides))
 
 
-def _winner(
-    a: datetime, b: datetime, by_layer: list[list[Shift]], overrides: list[OverrideRule]
-) -> Shift | None:
-    for override in overrides:  # newest first
-        if override.start <= a < override.end:
-            return Shift(a, b, override.user_id, OVERRIDE, override.id)
-    for shifts in by_layer:  # highest priority first
-        for shift in shifts:
-            if shift.start <= a < shift.end:
-                return Shift(a, b, shift.user_id, LAYER, shift.ref)
-    return None
+def _pieces(
+    cuts: list[datetime], by_layer: list[list[Shift]], overrides: list[OverrideRule]
+) -> Iterator[Shift]:
+    """The winner between each pair of consecutive cuts. One sweep: the cuts ascend, so each
+    layer's cursor and the set of live overrides only move forward (scanning every shift for
+    every cut made 90 days of a busy schedule quadratic)."""
+    live = _LiveOverrides(overrides)
+    cursors = [_LayerCursor(shifts) for shifts in by_layer]  # highest priority first
+    for a, b in pairwise(cuts):
+        if override := live.newest_at(a):
+            yield Shift(a, b, override.user_id, OVERRIDE, override.id)
+        elif shift := next((s for cursor in cursors if (s := cursor.at(a))), None):
+            yield Shift(a, b, shift.user_id, LAYER, shift.ref)
+
+
+class _LayerCursor:
+    """A layer's ordered, disjoint shifts, asked about ascending instants."""
+
+    def __init__(self, shifts: list[Shift]) -> None:
+        self._shifts, self._next = shifts, 0
+
+    def at(self, instant: datetime) -> Shift | None:
+        while self._next < len(self._shifts) and self._shifts[self._next].end <= instant:
+            self._next += 1
+        if self._next < len(self._shifts) and self._shifts[self._next].start <= instant:
+            return self._shifts[self._next]
+        return None
+
+
+class _LiveOverrides:
+    """Overrides asked about ascending instants: a heap of the started ones, newest on top;
+    ended ones are dropped when they surface (one that is not on top cannot win anyway)."""
+
+    def __init__(self, overrides: list[OverrideRule]) -> None:
+        self._ranked = sorted(overrides, key=_newest_first)
+        by_start = sorted(range(len(self._ranked)), key=lambda r: self._ranked[r].start)
+        self._waiting = by_start[::-1]  # latest start first, so the next to start pops off
+        self._heap: list[int] = []  # minus each started override's rank
+
+    def newest_at(self, instant: datetime) -> OverrideRule | None:
+        while self._waiting and self._ranked[self._waiting[-1]].start <= instant:
+            heappush(self._heap, -self._waiting.pop())
+        while self._heap and self._ranked[-self._heap[0]].end <= instant:
+            heappop(self._heap)
+        return self._ranked[-self._heap[0]] if self._heap else None
 
 
 def _join(pieces: Iterable[Shift]) -> list[Shift]:
@@ -269,9 +380,21 @@ def _join(pieces: Iterable[Shift]) -> list[Shift]:
 
 
 def oncall_at(rules: ScheduleRules, instant: datetime) -> Shift | None:
-    """The final shift containing `instant`, or None in a gap."""
-    shifts = final_shifts(rules, instant, instant + _TINY)
-    return shifts[0] if shifts else None
+    """The final shift containing `instant`, clipped to [instant, instant + 1 µs) (its real
+    edges: schedules.stretches.shift_at), or None in a gap.
+
+    The same rule as final_shifts, asked about one instant: it stops at the first source
+    that has someone, so a covered instant never computes the lower layers (this runs for
+    every schedule at once when a level fires)."""
+    end = instant + _TINY
+    covering = (o for o in rules.overrides if o.start <= instant < o.end)
+    if override := max(covering, key=_newest_first, default=None):
+        return Shift(instant, end, override.user_id, OVERRIDE, override.id)
+    tz = zone(rules.time_zone)
+    for layer in _by_priority(rules.layers):
+        if shifts := layer_shifts(layer, tz, instant, end):
+            return shifts[0]
+    return None
 
 
 def gaps(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Window]:

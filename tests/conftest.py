@@ -1,4 +1,6 @@
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +26,31 @@ SAMPLES = Path(__file__).parent / "samples"
 
 def load_sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
+
+
+# Playwright's sync API runs an event loop in the test's thread, and Django refuses ORM calls
+# from a thread with a running loop unless told it is safe (it is: the loop is Playwright's,
+# not ours). Tests only; see shared/STACK.md, section 6.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium (no Playwright browser download), headless, with its calls home off:
+    the sandboxed network refuses them."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": shutil.which("chromium"),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
-from escalation.models import EscalationLevel, EscalationPolicy
-from schedules.api.serializers import ManagedTeamField
+from escalation.channels import display_address
+from escalation.contact import sees_whole_address
+from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
+from escalation.ownership import on_everyones, own_rows
+from schedules.api.fields import PersonRefField, resolve_people
+from schedules.api.serializers import ManagedTeamField, refuse_move
 
 
 class LevelSerializer(serializers.ModelSerializer):
@@ -41,6 +47,7 @@ class PolicySerializer(serializers.ModelSerializer):
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        refuse_move(self.instance, attrs.get("team"))
         team = attrs.get("team") or getattr(self.instance, "team", None)
         levels = attrs.get("levels")
         if levels is not None:
@@ -85,3 +92,99 @@ class PolicySerializer(serializers.ModelSerializer):
                 delay=timedelta(seconds=level["delay_seconds"]),
             )
             created.users.set(level["users"])
+
+
+# --- A person's own contact methods and rules ----------------------------------------------
+
+
+def _model_errors(exc: DjangoValidationError) -> serializers.ValidationError:
+    return serializers.ValidationError(
+        exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+    )
+
+
+class MethodOwnerField(PersonRefField):
+    """Whose contact method it is. Administrators (who manage everyone's) name anyone; anyone
+    else only themselves, and naming someone else is refused before any lookup, with the
+    same answer whether that person exists or not: this field tells nobody who has an
+    account."""
+
+    refused = "Only administrators name someone else here: leave `user` out, or name yourself."
+
+    def to_internal_value(self, data: Any) -> Any:
+        ref = super().to_internal_value(data)
+        caller = self.context["request"].user
+        action = "add" if getattr(self.parent, "instance", None) is None else "change"
+        if on_everyones(caller, ContactMethod, action):
+            [user] = resolve_people([ref])
+            return user
+        if ref not in (caller.pk, caller.get_username()):
+            raise PermissionDenied(self.refused)
+        return caller
+
+
+class ContactMethodSerializer(serializers.ModelSerializer):
+    user = MethodOwnerField(
+        required=False,
+        help_text="Whose it is: a user id (a number) or a username (a string). Default: you. "
+        "Only administrators add contact methods for someone else.",
+    )
+
+    class Meta:
+        model = ContactMethod
+        fields = ["id", "user", "kind", "address", "label", "verified", "created_at"]
+        read_only_fields = ["verified", "created_at"]
+
+    def to_representation(self, instance: ContactMethod) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # Whole to its owner and superusers only: auditors read everyone's methods, and a
+        # webhook URL may carry its secret (escalation.contact.sees_whole_address).
+        request = self.context.get("request")
+        if request is None or not sees_whole_address(request.user, instance.user_id):
+            data["address"] = display_address(instance.kind, instance.address)
+        return data
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None:
+            attrs.setdefault("user", self.context["request"].user)
+        elif "user" in attrs and attrs["user"].pk != self.instance.user_id:
+            raise serializers.ValidationError(
+                {"user": "A contact method stays with its person; add one for the other person."}
+            )
+        method = ContactMethod(
+            kind=attrs.get("kind", getattr(self.instance, "kind", "")),
+            address=attrs.get("address", getattr(self.instance, "address", "")),
+        )
+        try:
+            method.clean()
+        except DjangoValidationError as exc:
+            raise _model_errors(exc) from exc
+        return attrs
+
+
+class ChangeableMethodField(serializers.PrimaryKeyRelatedField):
+    """One of the contact methods the caller may change: their own (everyone's, for
+    administrators). Anyone else's does not exist, as far as this field says."""
+
+    def get_queryset(self) -> Any:
+        user = self.context["request"].user
+        return own_rows(user, ContactMethod.objects.all(), "change")
+
+
+class NotificationRuleSerializer(serializers.ModelSerializer):
+    contact_method = ChangeableMethodField(help_text="The id of one of your contact methods.")
+    user = serializers.CharField(
+        source="user.username", read_only=True, help_text="Always the contact method's person."
+    )
+
+    class Meta:
+        model = NotificationRule
+        fields = ["id", "user", "contact_method", "delay_minutes", "urgency"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        method, rule = attrs.get("contact_method"), self.instance
+        if rule is not None and method is not None and method.user_id != rule.user_id:
+            raise serializers.ValidationError(
+                {"contact_method": "A rule stays with its person: use one of their methods."}
+            )
+        return attrs

@@ -5,8 +5,10 @@ from rest_framework import serializers
 
 from escalation.models import EscalationPolicy
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Service
-from schedules.access import perm_name, visible
-from schedules.api.serializers import ManagedTeamField
+from incidents.services import NOTE_MAX_LENGTH
+from schedules.access import perm_name, team_members, visible
+from schedules.api.serializers import ManagedTeamField, PersonRefField, refuse_move
+from schedules.models import Team
 
 
 class IncidentEventSerializer(serializers.ModelSerializer):
@@ -36,6 +38,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="service.team.name")
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
     resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+    assignee = serializers.CharField(source="assignee.username", default=None)
     current_level = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -53,6 +56,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "acknowledged_by",
             "resolved_at",
             "resolved_by",
+            "assignee",
             "current_level",
             "loop",
             "next_escalation_at",
@@ -64,7 +68,65 @@ class IncidentDetailSerializer(IncidentSerializer):
     alerts = AlertSerializer(many=True, read_only=True)
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "timeline", "alerts"]
+        fields = [*IncidentSerializer.Meta.fields, "resolution_note", "timeline", "alerts"]
+
+
+# --- What the incident's actions read and answer ---------------------------------------------
+
+
+def note_field(help_text: str, *, required: bool) -> serializers.CharField:
+    """Free text as the services keep it: stripped, at most NOTE_MAX_LENGTH characters."""
+    if required:
+        return serializers.CharField(max_length=NOTE_MAX_LENGTH, help_text=help_text)
+    return serializers.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=help_text,
+    )
+
+
+class ResolveSerializer(serializers.Serializer):
+    note = note_field(
+        "Optional resolution note for the incident record: what was wrong, what fixed it.",
+        required=False,
+    )
+
+
+class TeamMemberField(PersonRefField):
+    """An active member of the team in the serializer's context, by id or by username. Anyone
+    else gets the same answer, so it tells nothing about people outside the team."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        ref = super().to_internal_value(data)
+        team: Team = self.context["team"]
+        lookup = {"pk": ref} if isinstance(ref, int) else {"username": ref}
+        user = team_members(Team.objects.filter(pk=team.pk)).filter(**lookup).first()
+        if user is None:
+            raise serializers.ValidationError(f"{ref} is not an active member of team {team}.")
+        return user
+
+
+class ReassignSerializer(serializers.Serializer):
+    user = TeamMemberField(
+        help_text="The new assignee, an active member of the incident's team: a user id "
+        "(a number) or a username (a string)."
+    )
+    note = note_field("Optional note for the new assignee, kept on the timeline.", required=False)
+
+
+class NoteInputSerializer(serializers.Serializer):
+    text = note_field(f"The note, 1 to {NOTE_MAX_LENGTH} characters.", required=True)
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="actor_label")
+    text = serializers.CharField(source="message")
+
+    class Meta:
+        model = IncidentEvent
+        fields = ["id", "at", "author", "text"]
 
 
 class ChangeableField(serializers.PrimaryKeyRelatedField):
@@ -88,6 +150,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "team", "escalation_policy"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        refuse_move(self.instance, attrs.get("team"))
         team = attrs.get("team") or getattr(self.instance, "team", None)
         policy = attrs.get("escalation_policy") or getattr(self.instance, "escalation_policy", None)
         if team and policy and policy.team_id != team.pk:

@@ -17,13 +17,14 @@ import contextlib
 import ipaddress
 import uuid
 from collections.abc import Callable, Iterator
-from functools import partial
+from functools import partial, wraps
 from typing import Any
 
 from auditlog.context import _set_extra_data, auditlog_value
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand
 from django.db.models import Model
 from django.db.models.signals import pre_save
 from django.http import HttpRequest, HttpResponse
@@ -187,6 +188,39 @@ def audit_actor_system(reason: str | None = None) -> contextlib.AbstractContextM
     """Attribute entries to the system: "system" for RQ jobs, "system: <command>" for
     management commands."""
     return audit_scope(actor_label=system_label(reason))
+
+
+# The scope key for a label that applies only to entries nobody else claims: entries of a
+# command run carry the command's name unless a person acted (an export made `--user`) or the
+# entry names its actor itself. Not an entry attribute, so auditlog's receiver never copies it.
+FALLBACK_LABEL_KEY = "fallback_actor_label"
+_COMMANDS_ATTRIBUTED = "_watchstander_audited"
+
+
+def command_name(command: BaseCommand) -> str:
+    """The name a command is run by: Django finds commands by module name."""
+    return type(command).__module__.rsplit(".", 1)[-1]
+
+
+def attribute_commands_to_system() -> None:
+    """Attribute what every management command changes to "system: <command name>", whether
+    it runs from manage.py or through call_command (installed once, from
+    IncidentsConfig.ready()).
+
+    Django has no signal for a command's start, and the commands are Django's, third
+    parties' and ours, so BaseCommand.execute itself is wrapped: it is the one path all of
+    them take. Commands that name an actor of their own (seal, prune) still do."""
+    if getattr(BaseCommand.execute, _COMMANDS_ATTRIBUTED, False):
+        return
+    execute = BaseCommand.execute
+
+    @wraps(execute)
+    def audited_execute(self: BaseCommand, *args: Any, **options: Any) -> Any:
+        with audit_scope(**{FALLBACK_LABEL_KEY: system_label(command_name(self))}):
+            return execute(self, *args, **options)
+
+    setattr(audited_execute, _COMMANDS_ATTRIBUTED, True)
+    BaseCommand.execute = audited_execute  # type: ignore[method-assign]
 
 
 def audit_actor_label(label: str) -> contextlib.AbstractContextManager[Any]:

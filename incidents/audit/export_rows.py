@@ -27,7 +27,8 @@ from django.db.models.functions import Cast, Concat
 from incidents.audit.export_encoding import Column
 from incidents.audit.models import AuditEntry, AuditExport
 from incidents.audit.reports import RESPONSE_TIME_COLUMNS, response_times
-from incidents.models import Incident, IncidentEvent, Notification, Severity
+from incidents.models import Incident, IncidentEvent, Notification
+from incidents.urgency import urgency_of
 
 CHUNK_ROWS = 2000
 
@@ -188,14 +189,6 @@ INCIDENT_COLUMNS = (
     Column("resolution_note", "text"),
 )
 
-HIGH_URGENCY = {Severity.CRITICAL, Severity.ERROR}
-
-
-def urgency_of(severity: str) -> str:
-    """PagerDuty-style urgency. There is no urgency field yet, so it is derived from the
-    severity: critical and error page as "high", warning and info as "low"."""
-    return "high" if severity in HIGH_URGENCY else "low"
-
 
 def levels_reached(snapshot: dict[str, Any], level_index: int | None, loop: int) -> str:
     """The positions of the levels paged, from the frozen policy: every level once the policy
@@ -242,16 +235,17 @@ class IncidentExtras:
     @staticmethod
     def _transition_actors(incident_ids: list[int]) -> tuple[dict[int, str], dict[int, str]]:
         # The timeline names who acted in words, integrations included; the incident's FK only
-        # knows users. Each transition happens at most once, so one event per incident and kind.
+        # knows users. A reassignment clears an acknowledgement and the new assignee's replaces
+        # it, so the latest event of each kind is the one the incident's columns describe.
         acknowledged_by: dict[int, str] = {}
         resolved_by: dict[int, str] = {}
         events = IncidentEvent.objects.filter(
             incident_id__in=incident_ids,
             kind__in=[IncidentEvent.Kind.ACKNOWLEDGED, IncidentEvent.Kind.RESOLVED],
         ).values_list("incident_id", "kind", "actor_label")
-        for incident_id, kind, label in events:
+        for incident_id, kind, label in events.order_by("at", "pk"):
             target = acknowledged_by if kind == IncidentEvent.Kind.ACKNOWLEDGED else resolved_by
-            target.setdefault(incident_id, label)
+            target[incident_id] = label
         return acknowledged_by, resolved_by
 
 
@@ -278,8 +272,7 @@ def incident_rows(scope: ExportScope) -> RowSource:
     """One row per incident created in the period, in id order.
 
     Notifications and transition actors are fetched per batch of 2,000 incidents (two
-    queries a batch), never per incident. Jira key and resolution note are empty until
-    Jira ticketing and incident notes exist.
+    queries a batch), never per incident. The Jira key is empty until Jira ticketing exists.
     """
     incidents = (
         incidents_in(scope)
@@ -299,6 +292,7 @@ def incident_rows(scope: ExportScope) -> RowSource:
             "escalation_snapshot",
             "level_index",
             "loop",
+            "resolution_note",
         )
         .iterator(chunk_size=CHUNK_ROWS)
     )
@@ -314,7 +308,7 @@ def _incident_records(incidents: Iterable[tuple[Any, ...]]) -> Iterator[tuple[An
 
 def _incident_record(row: tuple[Any, ...], extras: IncidentExtras) -> tuple[Any, ...]:
     (pk, title, service, team, severity, status, created) = row[:7]
-    (ack_user, ack_at, res_user, res_at, snapshot, level_index, loop) = row[7:]
+    (ack_user, ack_at, res_user, res_at, snapshot, level_index, loop, resolution_note) = row[7:]
     return (
         pk,
         title,
@@ -334,7 +328,7 @@ def _incident_record(row: tuple[Any, ...], extras: IncidentExtras) -> tuple[Any,
         ";".join(extras.notified.get(pk, [])),
         ";".join(extras.failed.get(pk, [])),
         "",  # Jira key: no Jira integration yet
-        "",  # resolution note: no incident notes yet
+        resolution_note,
     )
 
 

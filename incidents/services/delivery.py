@@ -6,19 +6,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
+from rq.timeouts import JobTimeoutException
 
 from escalation.channels import (
-    Message,
     PermanentDeliveryError,
     TransientDeliveryError,
     channel_for,
+    display_address,
 )
-from incidents.links import action_link_url
 from incidents.models import Incident, IncidentEvent, Notification
 from incidents.services.actors import SYSTEM
+from incidents.services.messages import render_message
 from incidents.services.scheduling import schedule_delivery
 from incidents.services.timeline import record_event
 
@@ -59,7 +58,7 @@ def _claim(notification_id: int) -> Notification | str:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
-            .select_related("incident__service", "user")
+            .select_related("incident__service__team", "schedule__team", "user")
             .filter(pk=notification_id)
             .first()
         )
@@ -71,6 +70,9 @@ def _claim(notification_id: int) -> Notification | str:
         )
         if notification.status != Notification.Status.PENDING and not abandoned:
             return "skipped"
+        incident_status = _incident_status(notification)
+        if incident_status not in (None, Incident.Status.TRIGGERED):
+            return _cancel(notification, incident_status)
         if not abandoned and now < notification.next_attempt_at:
             schedule_delivery(notification.pk, notification.next_attempt_at)
             return "early"
@@ -83,17 +85,48 @@ def _claim(notification_id: int) -> Notification | str:
     return notification
 
 
+def _incident_status(notification: Notification) -> str | None:
+    """The status of the row's incident (None for a shift notice, which has none). Once it is
+    not triggered, its pages and notices are moot: acknowledging cancels the pending rows, but
+    not a claim whose worker died, which the reconciler brings back here when its lease ends.
+
+    Read afresh rather than from the join above, so that it is the status committed after
+    this row's lock was won."""
+    if notification.incident_id is None:
+        return None
+    return (
+        Incident.objects.filter(pk=notification.incident_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+
+
+def _cancel(notification: Notification, incident_status: str) -> str:
+    notification.status = Notification.Status.CANCELLED
+    label = Incident.Status(incident_status).label.lower()
+    notification.last_error = f"not sent: the incident was {label} first"
+    notification.save(update_fields=["status", "last_error"])
+    return "cancelled"
+
+
 def _send(notification: Notification) -> Outcome:
     try:
-        channel_for(notification.channel).send(render_page(notification))
+        channel_for(notification.channel).send(render_message(notification))
     except PermanentDeliveryError as exc:
         return Outcome("failed", str(exc))
     except TransientDeliveryError as exc:
         return Outcome("retry", str(exc), exc.retry_after)
+    except JobTimeoutException:
+        # RQ stops a job that overran its timeout by raising this inside it. The job is over:
+        # recording anything now would run on borrowed time, and "retry" here would hide the
+        # overrun. The claim stays, its lease expires, and the reconciler tries the row again.
+        raise
     except Exception as exc:
         # An unexpected error is treated as transient: losing a page is worse than retrying.
         logger.exception("Delivery of notification %s failed unexpectedly", notification.pk)
-        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+        # Only its type for the timeline, which the whole team reads: its text may quote the
+        # address (a webhook URL and its secret). The worker's log has the rest.
+        return Outcome("retry", f"unexpected {type(exc).__name__} (see the worker's log)")
     return Outcome("sent")
 
 
@@ -118,20 +151,36 @@ def _sent(notification: Notification) -> str:
     notification.status = Notification.Status.SENT
     notification.sent_at = timezone.now()
     notification.last_error = ""
-    record_event(
-        notification.incident,
-        IncidentEvent.Kind.NOTIFIED,
-        f"Notified {notification.user.get_username()} by {notification.channel} "
-        f"at {notification.address} (level {notification.level_position}).",
-        actor=SYSTEM,
-        data={"notification": notification.pk, "channel": notification.channel},
-    )
+    if notification.incident is not None:
+        record_event(
+            notification.incident,
+            IncidentEvent.Kind.NOTIFIED,
+            _sent_message(notification),
+            actor=SYSTEM,
+            data={"notification": notification.pk, "channel": notification.channel},
+        )
     return "sent"
+
+
+def _sent_message(notification: Notification) -> str:
+    who, level = notification.user.get_username(), notification.level_position
+    how = _how(notification)
+    if notification.purpose == Notification.Purpose.NOBODY_ON_CALL:
+        return f"Told manager {who} {how} that level {level} had nobody to page."
+    return f"Notified {who} {how} (level {level})."
+
+
+def _how(notification: Notification) -> str:
+    # The timeline is read by the whole team and kept in the audit log: never a full webhook
+    # URL, which may carry its secret.
+    where = display_address(notification.channel, notification.address)
+    return f"by {notification.channel} at {where}"
 
 
 def _retry_later(notification: Notification, error: str, retry_after: float | None) -> str:
     notification.last_error = error
-    if notification.incident.status != Incident.Status.TRIGGERED:
+    incident = notification.incident
+    if incident is not None and incident.status != Incident.Status.TRIGGERED:
         # Acknowledged or resolved while this attempt was in flight: no second try.
         notification.status = Notification.Status.CANCELLED
         return "cancelled"
@@ -149,34 +198,14 @@ def _retry_later(notification: Notification, error: str, retry_after: float | No
 def _give_up(notification: Notification, error: str) -> str:
     notification.status = Notification.Status.FAILED
     notification.last_error = error
+    if notification.incident is None:
+        logger.warning("Gave up on notification %s: %s", notification.pk, error)
+        return "failed"
     record_event(
         notification.incident,
         IncidentEvent.Kind.NOTIFICATION_FAILED,
-        f"Could not notify {notification.user.get_username()} by {notification.channel} "
-        f"at {notification.address}: {error}",
+        f"Could not notify {notification.user.get_username()} {_how(notification)}: {error}",
         actor=SYSTEM,
         data={"notification": notification.pk, "channel": notification.channel},
     )
     return "failed"
-
-
-def render_page(notification: Notification) -> Message:
-    incident = notification.incident
-    context = {
-        "incident": incident,
-        "service": incident.service,
-        "notification": notification,
-        "admin_url": settings.SITE_URL
-        + reverse("admin:incidents_incident_change", args=[incident.pk]),
-        "acknowledge_url": settings.SITE_URL
-        + reverse("api:incident-acknowledge", args=[incident.pk]),
-        "acknowledge_link": action_link_url(notification, "acknowledge"),
-        "resolve_link": action_link_url(notification, "resolve"),
-    }
-    subject = render_to_string("incidents/email/page_subject.txt", context)
-    return Message(
-        address=notification.address,
-        subject=" ".join(subject.split())[:200],
-        body=render_to_string("incidents/email/page_body.txt", context),
-        idempotency_key=notification.idempotency_key,
-    )

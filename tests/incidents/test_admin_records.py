@@ -3,13 +3,15 @@
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from incidents.models import Alert, Notification
-from incidents.services import alert_ingest
+from incidents.services import Actor, alert_ingest, incident_reassign
 from tests.conftest import Setup, trigger_event
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 
 
 @pytest.fixture
@@ -48,3 +50,31 @@ def test_engine_records_cannot_be_added_changed_or_deleted(
     assert change.status_code == 200
     assert b'name="_save"' not in change.content
     assert model.objects.filter(pk=record.pk).exists()
+
+
+def incident_page_queries(client: Client, incident_id: int) -> int:
+    url = reverse("admin:incidents_incident_change", args=[incident_id])
+    client.get(url)  # warm: the first request of a session fills caches
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_incident_page_query_count_does_not_grow_with_its_notifications(
+    superuser_client: Client, setup: Setup
+) -> None:
+    [result] = alert_ingest(integration=setup.alertmanager, events=[trigger_event()])
+    people = [UserFactory(username=f"person{n}") for n in range(6)]
+    for person in people:
+        MembershipFactory(team=setup.service.team, user=person)
+    incident_reassign(
+        incident_id=result.incident_id, actor=Actor.of_user(setup.alice), to_user=people[0]
+    )
+    with_two = incident_page_queries(superuser_client, result.incident_id)
+    for person in people[1:]:  # a page to each: five more notifications, five more people
+        incident_reassign(
+            incident_id=result.incident_id, actor=Actor.of_user(setup.alice), to_user=person
+        )
+
+    assert incident_page_queries(superuser_client, result.incident_id) == with_two

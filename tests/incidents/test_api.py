@@ -371,6 +371,7 @@ def test_token_resolve_audits_every_row_it_changes_with_the_token_user(
     client: Client, setup: Setup
 ) -> None:
     incident = pd_trigger(client, setup)
+    token_headers(setup.bob)  # bob's token exists before: its creation is audited too
     before = set(LogEntry.objects.values_list("pk", flat=True))
 
     api_post(client, setup.bob, detail_url(incident, "resolve"))

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.mail.utils import DNS_NAME
+from rq.timeouts import JobTimeoutException
 
 from escalation.channels import PermanentDeliveryError, TransientDeliveryError
 from escalation.channels.email import EmailChannel
@@ -189,3 +190,102 @@ def test_every_attempt_of_a_page_carries_the_same_message_id(page: Notification)
     ids = {email.extra_headers["Message-ID"] for email in mail.outbox}
     assert len(mail.outbox) == 2
     assert ids == {f"<{page.idempotency_key}@{DNS_NAME}>"}
+
+
+# --- Nothing is sent for an incident that is no longer triggered ----------------------------
+
+
+def claim_and_die(notification: Notification) -> None:
+    """A worker claims the row (its lease committed) and dies before it sends anything."""
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.SENDING, attempts=1, next_attempt_at=START + SEND_LEASE
+    )
+
+
+def test_a_dead_workers_claim_is_not_sent_once_the_incident_is_acknowledged(
+    page: Notification, time_machine: Any
+) -> None:
+    claim_and_die(page)
+    incident_acknowledge(incident_id=page.incident_id, actor=SYSTEM)  # within the lease
+    time_machine.move_to(START + SEND_LEASE)  # the reconciler brings the claim back
+
+    assert notification_deliver(notification_id=page.pk) == "cancelled"
+
+    assert mail.outbox == []
+    page.refresh_from_db()
+    assert page.status == Notification.Status.CANCELLED
+    assert page.last_error == "not sent: the incident was acknowledged first"
+
+
+def test_acknowledging_cancels_a_claim_whose_lease_is_over(
+    page: Notification, time_machine: Any
+) -> None:
+    claim_and_die(page)
+    time_machine.move_to(START + SEND_LEASE)
+
+    incident_acknowledge(incident_id=page.incident_id, actor=SYSTEM)
+
+    page.refresh_from_db()
+    assert page.status == Notification.Status.CANCELLED
+    assert notification_deliver(notification_id=page.pk) == "skipped"
+    assert mail.outbox == []
+
+
+def test_a_claim_in_its_lease_is_left_to_the_worker_sending_it(page: Notification) -> None:
+    # That worker may be talking to the mail server right now: its result is what counts.
+    claim_and_die(page)
+
+    incident_acknowledge(incident_id=page.incident_id, actor=SYSTEM)
+
+    page.refresh_from_db()
+    assert page.status == Notification.Status.SENDING
+
+
+def test_a_pending_row_of_a_resolved_incident_is_cancelled_not_sent(page: Notification) -> None:
+    # Acknowledge and resolve cancel pending rows themselves; a row they missed (written by a
+    # racing escalation step, say) is still never sent.
+    Incident.objects.filter(pk=page.incident_id).update(status=Incident.Status.RESOLVED)
+
+    assert notification_deliver(notification_id=page.pk) == "cancelled"
+
+    assert mail.outbox == []
+    page.refresh_from_db()
+    assert page.last_error == "not sent: the incident was resolved first"
+
+
+# --- Job timeouts and unexpected errors ------------------------------------------------------
+
+
+def test_the_job_timeout_is_not_taken_for_a_failed_attempt(
+    page: Notification, monkeypatch: pytest.MonkeyPatch, time_machine: Any
+) -> None:
+    """RQ ends an overrunning job by raising JobTimeoutException inside it. It must end the
+    job: the claim then expires like a dead worker's, and the page is tried again."""
+    send = EmailChannel.send
+
+    def overrun_once(self: EmailChannel, message: Any) -> None:
+        monkeypatch.setattr(EmailChannel, "send", send)
+        raise JobTimeoutException("Task exceeded maximum timeout value (120 seconds)")
+
+    monkeypatch.setattr(EmailChannel, "send", overrun_once)
+
+    with pytest.raises(JobTimeoutException):
+        notification_deliver(notification_id=page.pk)
+
+    page.refresh_from_db()
+    assert (page.status, page.attempts, page.last_error) == ("sending", 1, "")
+    time_machine.move_to(START + SEND_LEASE)
+    assert notification_deliver(notification_id=page.pk) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_an_unexpected_errors_text_is_kept_off_the_timeline(
+    page: Notification, failing_channel: list[Exception]
+) -> None:
+    # It may quote the address (a webhook URL with its secret); the worker's log has it all.
+    failing_channel.append(ValueError("cannot post to https://hooks.example.com/T0/s3cr3t"))
+
+    assert notification_deliver(notification_id=page.pk) == "retry"
+
+    page.refresh_from_db()
+    assert page.last_error == "unexpected ValueError (see the worker's log)"

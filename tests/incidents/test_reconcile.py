@@ -38,7 +38,7 @@ def test_nothing_is_re_enqueued_before_it_is_overdue(
     Notification.objects.update(status=Notification.Status.SENT)
     time_machine.move_to(incident.next_escalation_at)
 
-    assert reconcile() == {"escalations": 0, "deliveries": 0}
+    assert reconcile() == {"escalations": 0, "deliveries": 0, "shift_notices": 0}
     assert queued("escalation") == []
 
 
@@ -47,7 +47,7 @@ def test_overdue_escalation_step_and_delivery_are_re_enqueued(
 ) -> None:
     time_machine.move_to(incident.next_escalation_at + timedelta(minutes=1))
 
-    assert reconcile() == {"escalations": 1, "deliveries": 1}
+    assert reconcile() == {"escalations": 1, "deliveries": 1, "shift_notices": 0}
 
     assert queued("escalation") == [
         ("incidents.jobs.escalation_step", (incident.pk, incident.active_job_id))
@@ -61,7 +61,7 @@ def test_sent_and_acknowledged_work_is_left_alone(incident: Incident, time_machi
     Incident.objects.filter(pk=incident.pk).update(status=Incident.Status.ACKNOWLEDGED)
     time_machine.move_to(START + timedelta(hours=1))
 
-    assert reconcile() == {"escalations": 0, "deliveries": 0}
+    assert reconcile() == {"escalations": 0, "deliveries": 0, "shift_notices": 0}
 
 
 def test_waking_the_reconciler_is_throttled_across_workers(redis_conn: Any) -> None:

@@ -5,6 +5,7 @@ import json
 import shlex
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
+from icalendar import Calendar
 from rest_framework.authtoken.models import Token
 
 from escalation.models import EscalationLevel, EscalationPolicy
@@ -23,7 +25,7 @@ from incidents.models import (
     Service,
     hash_integration_key,
 )
-from schedules.models import Team, TeamMembership
+from schedules.models import Rotation, RotationParticipant, Schedule, Team, TeamMembership
 from tests.conftest import load_sample
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +73,9 @@ def row_counts() -> dict[str, int]:
         EscalationLevel,
         Service,
         Integration,
+        Schedule,
+        Rotation,
+        RotationParticipant,
     ]
     return {model.__name__: model.objects.count() for model in models}
 
@@ -125,7 +130,27 @@ def test_running_twice_creates_no_duplicates_and_prints_the_same_credentials() -
     assert counts["Integration"] == 3
     assert counts["TeamMembership"] == 6
     assert counts["EscalationLevel"] == 4
+    assert counts["RotationParticipant"] == 4
     assert second == first
+
+
+def test_each_team_has_a_weekly_schedule_of_its_responders_with_a_working_feed() -> None:
+    demo = seed_json()
+
+    schedules = by_key(demo["schedules"], "team")
+    assert {name: row["time_zone"] for name, row in schedules.items()} == {
+        "Platform": "Europe/Berlin",
+        "Security": "America/Chicago",
+    }
+    platform = Schedule.objects.get(pk=schedules["Platform"]["id"])
+    rotation = platform.rotations.get()
+    participants = rotation.participants.values_list("user__username", flat=True)
+    assert list(participants) == ["alice", "bob"]
+    assert rotation.start.astimezone(ZoneInfo("Europe/Berlin")).strftime("%a %H:%M") == "Mon 09:00"
+    feed = Client().get(schedules["Platform"]["ical_url"].removeprefix(settings.SITE_URL))
+    assert feed.status_code == 200
+    summaries = {str(event["SUMMARY"]) for event in Calendar.from_ical(feed.content).walk("VEVENT")}
+    assert summaries == {"On call: Alice (Platform primary)", "On call: Bob (Platform primary)"}
 
 
 def test_a_second_run_keeps_the_printed_keys_working() -> None:

@@ -12,7 +12,7 @@ before the next.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from escalation.models import EscalationLevel, EscalationPolicy
+from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
 from incidents.intake.events import AlertEvent
 from incidents.models import (
     Alert,
@@ -37,7 +37,16 @@ from incidents.models import (
 )
 from incidents.services import alert_ingest
 from schedules.access import AUDITORS_GROUP, role_group
-from schedules.models import Schedule, Team, TeamMembership
+from schedules.models import (
+    Override,
+    PersonSettings,
+    Restriction,
+    Rotation,
+    RotationParticipant,
+    Schedule,
+    Team,
+    TeamMembership,
+)
 from tests.factories import add_level, make_integration
 
 User = get_user_model()
@@ -123,14 +132,23 @@ class TeamWorld:
             EscalationLevel: self.policy.levels.order_by("position").first(),  # type: ignore[dict-item]
             Service: self.service,
             Schedule: self.schedule,
+            Rotation: self.schedule.rotations.get(),
+            RotationParticipant: RotationParticipant.objects.filter(
+                rotation__schedule=self.schedule
+            ).earliest("pk"),
+            Restriction: Restriction.objects.get(rotation__schedule=self.schedule),
+            Override: self.schedule.overrides.get(),
             Integration: self.integration,
             Incident: self.incident,
             Alert: self.alert,
             IncidentEvent: self.incident.events.order_by("pk").first(),  # type: ignore[dict-item]
             Notification: self.notification,
             # Not team-scoped, but "theirs": the team's people and groups, an audit entry
-            # about the team's service, the manager's API token.
+            # about the team's service, the manager's API token and personal settings.
             User: self.manager,
+            PersonSettings: PersonSettings.objects.get(user=self.manager),
+            ContactMethod: ContactMethod.objects.get(user=self.responder),
+            NotificationRule: NotificationRule.objects.get(user=self.responder),
             Group: Group.objects.get(pk=Team.objects.get(pk=self.team.pk).managers_group_id),
             AuditEntry: AuditEntry.objects.get_for_object(self.service).earliest("pk"),
             Token: Token.objects.get(user=self.manager),
@@ -147,6 +165,7 @@ def build_team(label: str, manager: str, responder: str) -> TeamWorld:
     join(team, people["r"])
     for user in people.values():
         Token.objects.create(user=user)
+        PersonSettings.objects.create(user=user)  # with a personal calendar feed token
     policy = EscalationPolicy.objects.create(team=team, name=f"{label} escalation policy")
     add_level(policy, [people["r"]], timedelta(minutes=5))
     add_level(policy, [people["m"]], timedelta(minutes=10))
@@ -157,12 +176,40 @@ def build_team(label: str, manager: str, responder: str) -> TeamWorld:
         service, Integration.Kind.ALERTMANAGER, f"{label} alertmanager intake"
     )
     incident = open_incident(integration, label, f"{label.lower()}/db-9/disk")
-    schedule = Schedule.objects.create(team=team, name=f"{label} primary on-call")
+    schedule = build_schedule(team, label, people["m"], people["r"])
+    for user in people.values():  # a way of being paged, named for the team, and its rule
+        pager = ContactMethod.objects.create(
+            user=user, address=f"{user.username}.pager@example.com", label=f"{label} pager"
+        )
+        NotificationRule.objects.create(contact_method=pager)
     world = TeamWorld(
         label, team, people["m"], people["r"], policy, service, integration, key, incident, schedule
     )
     world.spares = build_spares(world)
     return world
+
+
+def build_schedule(team: Team, label: str, manager: Any, responder: Any) -> Schedule:
+    """A weekly rotation of the team's two people, weekdays only, and one override."""
+    schedule = Schedule.objects.create(
+        team=team, name=f"{label} primary on-call", time_zone="Europe/Berlin"
+    )
+    start = timezone.now().replace(microsecond=0) - timedelta(days=3)
+    rotation = Rotation.objects.create(
+        schedule=schedule, name=f"{label} weekly rotation", start=start, turn_unit="weeks"
+    )
+    for position, user in enumerate([responder, manager]):
+        RotationParticipant.objects.create(rotation=rotation, user=user, position=position)
+    Restriction.objects.create(
+        rotation=rotation, start_day=0, start_time=time(0), end_day=5, end_time=time(0)
+    )
+    Override.objects.create(
+        schedule=schedule,
+        user=manager,
+        start=start + timedelta(days=4),
+        end=start + timedelta(days=5),
+    )
+    return schedule
 
 
 def build_spares(world: TeamWorld) -> dict[type[models.Model], models.Model]:

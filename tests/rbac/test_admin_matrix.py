@@ -30,7 +30,7 @@ from django.utils import timezone
 from django_rq import get_connection, get_queue
 from django_rq.settings import get_queues_map
 
-from escalation.models import EscalationLevel, EscalationPolicy
+from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
 from incidents.models import (
     Alert,
     AuditEntry,
@@ -47,13 +47,14 @@ from incidents.services.scheduling import (
     schedule_escalation_step,
 )
 from schedules.access import registered_models
-from schedules.models import Team, TeamMembership
+from schedules.models import Override, Rotation, RotationParticipant, Schedule, Team, TeamMembership
 from tests.factories import add_level, make_integration
 from tests.rbac.conftest import (
     MARKER,
     NON_SUPERUSERS,
     PERSONAS,
     TEAM_MEMBERS_ELSEWHERE,
+    TeamWorld,
     World,
     changed_tables,
     db_state,
@@ -436,6 +437,8 @@ def test_admin_post_on_team_b_changes_nothing(
 EFFECTIVE_KINDS = {
     "acknowledge",
     "resolve",
+    "reassign",
+    "note",
     "permissions_manage_user",
     "permissions_manage_group",
     "password_change",
@@ -447,8 +450,8 @@ def superuser_may(post: AdminPost, world: World, forms: dict[str, Any], clients:
     request.user = world.persona("superuser")
     model_admin, kind = post.case.model_admin, post.case.kind
     obj = target(world, post.case.model, deleting=post.kind in DELETING_KINDS)
-    if str(post) == "authtoken.tokenproxy:add":
-        return False  # a copy of B's manager's token: one token per user, so never saved
+    if str(post) in {"authtoken.tokenproxy:add", "schedules.personsettings:add"}:
+        return False  # a copy of B's manager's token or settings: one per user, never saved
     if post.action:
         return post.action in model_admin.get_actions(request)
     if kind == "add":
@@ -499,6 +502,8 @@ def post_request(
         "permissions_manage_group": lambda: every_permission(url, world, forms, clients),
         "password_change": lambda: {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
         "export": lambda: export_of_team_b(world),
+        "reassign": lambda: {"assignee": world.b.responder.pk, "note": "over to you"},
+        "note": lambda: {"text": "looking into it"},
     }
     return url, builders.get(kind, dict)()
 
@@ -642,6 +647,9 @@ def add_form_cloning_team_b(
             add_form[key] = ["0"]
         elif not re.search(r"-\d+-id$", key) and inline_field not in inline_fks:
             add_form[key] = values
+    for field in opts.concrete_fields:  # read-only once saved (a rotation's schedule): as stored
+        if field.is_relation and field.name in add_form and field.name not in copy:
+            add_form[field.name] = [str(getattr(obj, field.attname))]
     for key, values in add_form.items():
         if key.startswith("password") and values in ([], [""]):
             add_form[key] = [NEW_PASSWORD]
@@ -760,6 +768,8 @@ def allowed_choices(world: World, field: models.Field) -> set[str] | None:
         return {str(pk) for pk in own.values_list("pk", flat=True)} | {""}
     if field.related_model is User and field.model is EscalationLevel:
         return {str(world.a.manager.pk), str(world.a.responder.pk)}
+    if field.related_model is User and field.model in {RotationParticipant, Override}:
+        return {str(world.a.manager.pk), str(world.a.responder.pk), ""}
     if field.related_model is User and field.model is TeamMembership:
         return None  # a manager may add anyone to their team
     return None
@@ -788,6 +798,10 @@ def test_foreign_key_dropdowns_of_manager_a_offer_only_team_a(
         "integration.service",
         "escalationlevel.users",
         "escalationlevel.schedules",
+        "rotation.schedule",
+        "rotationparticipant.user",
+        "override.schedule",
+        "override.user",
     } <= checked
 
 
@@ -990,8 +1004,29 @@ def grow_team_a(world: World, model: type[models.Model], n: int) -> None:
             add_level(policy, [a.responder, a.manager], timedelta(minutes=5))
         elif model in {Incident, Alert, Notification}:
             open_incident(a.integration, "Alpha", f"alpha/{tag}")
+        elif model in {Schedule, Rotation, Override}:
+            grow_schedule(a, model, tag)
+        elif model is ContactMethod:  # the manager's own list: their own methods, with a rule
+            pager = ContactMethod.objects.create(user=a.manager, address=f"{tag}@example.com")
+            NotificationRule.objects.create(contact_method=pager)
         else:
             pytest.fail(f"teach grow_team_a to make a {model._meta.label}")
+
+
+def grow_schedule(a: TeamWorld, model: type[models.Model], tag: str) -> None:
+    """A schedule with a layer of the team's two people and an override, or one more of these."""
+    start = timezone.now() - timedelta(days=3)
+    schedule = a.schedule
+    if model is Schedule:
+        schedule = Schedule.objects.create(team=a.team, name=f"Alpha {tag}", time_zone="Asia/Tokyo")
+    if model in {Schedule, Rotation}:
+        rotation = Rotation.objects.create(schedule=schedule, name=f"Alpha {tag}", start=start)
+        for position, user in enumerate([a.responder, a.manager]):
+            RotationParticipant.objects.create(rotation=rotation, user=user, position=position)
+    if model in {Schedule, Override}:
+        Override.objects.create(
+            schedule=schedule, user=a.manager, start=start, end=start + timedelta(days=5)
+        )
 
 
 def visible_rows(world: World, model: type[models.Model]) -> int:
@@ -1005,7 +1040,19 @@ def grow_to(world: World, model: type[models.Model], rows: int) -> None:
     assert visible_rows(world, model) == rows
 
 
-MANAGER_LISTS = [Incident, Service, EscalationPolicy, Team, Alert, Notification, Integration]
+MANAGER_LISTS = [
+    Incident,
+    Service,
+    EscalationPolicy,
+    Team,
+    Alert,
+    Notification,
+    Integration,
+    Schedule,
+    Rotation,
+    Override,
+    ContactMethod,
+]
 
 
 @pytest.mark.parametrize("model", MANAGER_LISTS, ids=lambda m: m._meta.model_name)
@@ -1046,6 +1093,8 @@ def test_the_matrix_covers_the_admin_pages_that_matter() -> None:
     assert {
         "incidents.incident:acknowledge(pk)",
         "incidents.incident:resolve(pk)",
+        "incidents.incident:reassign(pk)",
+        "incidents.incident:note(pk)",
         "incidents.service:permissions(object_pk)",
         "incidents.service:permissions_manage_group(group_id,object_pk)",
         "incidents.service:auditlog(object_id)",

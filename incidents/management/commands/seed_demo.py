@@ -10,7 +10,7 @@ from incidents.demo import Demo, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo team, users, policy, service and integrations."
+    help = "Create (or refresh) the demo teams, people, services, integrations and schedules."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print what exists as JSON.")
@@ -32,6 +32,8 @@ class Command(BaseCommand):
         ]
         lines.append("Integrations:")
         lines += [f"  {i['name']}: {i['url']}  (key {i['key']})" for i in demo.integrations]
+        lines.append("Schedules (iCal subscription URLs):")
+        lines += [f"  {s['name']} ({s['time_zone']}): {s['ical_url']}" for s in demo.schedules]
         events_api = next(i for i in demo.integrations if i["kind"] == "events_api_v2")
         event = {
             "routing_key": events_api["key"],

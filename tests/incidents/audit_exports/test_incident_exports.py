@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from incidents.audit.export_rows import ExportScope, incident_rows
 from incidents.audit.reports import response_times
 from incidents.models import Incident, Notification
-from incidents.services import incident_escalate
+from incidents.services import Actor, incident_escalate, incident_reassign, incident_resolve
 from tests.incidents.audit_exports.conftest import (
     Q_END,
     Q_START,
@@ -244,3 +244,41 @@ def test_response_times_export_for_one_team(quarter: Quarter) -> None:
         "mttr_median_s": "600.0",
     }
     assert exported.export.row_count == 3
+
+
+# --- Resolution notes and reassignments ---------------------------------------------------------
+
+
+def test_the_resolution_note_is_in_the_incident_record(two_teams: TwoTeams) -> None:
+    a = two_teams.a
+    noted = trigger_at(a.alertmanager, Q_START + DAY, "noted")
+    plain = trigger_at(a.alertmanager, Q_START + DAY, "plain")
+    with time_machine.travel(Q_START + DAY + 60 * SECOND, tick=False):
+        note = 'Disk filled by a runaway log; rotated, alert at 80%. "Quoted", and;\nmultiline.'
+        incident_resolve(incident_id=noted.pk, actor=Actor.of_user(a.alice), note=note)
+    resolve_at(plain, Q_START + DAY + 60 * SECOND, a.alice)
+
+    jsonl = by_id(export("incidents").jsonl_rows())
+    csv_rows = by_id(export("incidents", "csv").csv_rows())
+
+    assert jsonl[noted.pk]["resolution_note"] == note
+    assert csv_rows[noted.pk]["resolution_note"] == note
+    assert (jsonl[plain.pk]["resolution_note"], csv_rows[plain.pk]["resolution_note"]) == ("", "")
+
+
+def test_a_reassigned_incident_records_its_final_acknowledgement(two_teams: TwoTeams) -> None:
+    """A reassignment clears the first acknowledgement: who and when acknowledged, and the
+    time to acknowledge, are the new assignee's."""
+    a = two_teams.a
+    t = Q_START + DAY
+    incident = trigger_at(a.alertmanager, t, "handed-over")
+    acknowledge_at(incident, t + 60 * SECOND, a.alice)
+    with time_machine.travel(t + 120 * SECOND, tick=False):
+        incident_reassign(incident_id=incident.pk, actor=Actor.of_user(a.alice), to_user=a.bob)
+    acknowledge_at(incident, t + 300 * SECOND, a.bob)
+
+    row = by_id(export("incidents").jsonl_rows())[incident.pk]
+
+    assert (row["status"], row["acknowledged_by"]) == ("acknowledged", "bob")
+    assert row["acknowledged_at"] == (t + 300 * SECOND).isoformat(timespec="microseconds")
+    assert row["time_to_acknowledge_s"] == 300.0

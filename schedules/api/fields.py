@@ -1,0 +1,124 @@
+"""Serializer fields of the schedules API: instants that must carry an offset, people named
+by id or username, and schedules as far as the requesting user may see them."""
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.utils import timezone
+from rest_framework import serializers
+
+from schedules.access import perm_name, visible
+from schedules.limits import EARLIEST, LATEST, MAX_PARTICIPANTS, RANGE_MESSAGE
+from schedules.models import Schedule
+
+User = get_user_model()
+
+# A "+" in a query string arrives as a space unless the client encoded it as %2B; a space
+# between a time and an offset can only have been that "+".
+_PLUS_AS_SPACE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 instant with an explicit offset (or Z), handled and shown in UTC.
+
+    A time without an offset is refused rather than guessed: callers sit in every time zone,
+    and "09:00" is a different instant to each of them."""
+
+    default_error_messages = {
+        "naive": "Give a time zone offset, e.g. 2026-03-29T09:00:00+02:00 or "
+        "2026-03-29T07:00:00Z (in a query string, send '+' as %2B).",
+        # What a schedule may hold (schedules.limits), for query parameters too: the schedule
+        # arithmetic then stays far from datetime's limits, where it would overflow.
+        "range": RANGE_MESSAGE,
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            value = _PLUS_AS_SPACE.sub(r"\1+\2", value.strip())
+        instant: datetime = super().to_internal_value(value)
+        if not EARLIEST <= instant < LATEST:
+            self.fail("range")
+        return instant
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+_MAX_ID = 2**63 - 1
+
+
+class PersonRefField(serializers.Field):
+    """A person named by user id (a JSON number) or by username (a JSON string); the type
+    decides which, so a username made of digits is never mistaken for an id."""
+
+    default_error_messages = {"invalid": "Give a user id (a number) or a username (a string)."}
+
+    def to_internal_value(self, data: Any) -> int | str:
+        if isinstance(data, str) and data.strip():
+            return data.strip()
+        if isinstance(data, int) and not isinstance(data, bool) and 0 < data <= _MAX_ID:
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, user: Any) -> str:
+        return str(user.username)
+
+
+def resolve_people(refs: Sequence[int | str]) -> list[Any]:
+    """The active users `refs` name, in order (one query); unknown ones are a ValidationError."""
+    ids = [ref for ref in refs if isinstance(ref, int)]
+    names = [ref for ref in refs if isinstance(ref, str)]
+    found = User.objects.filter(is_active=True).filter(
+        models.Q(pk__in=ids) | models.Q(username__in=names)
+    )
+    by_ref: dict[int | str, Any] = {}
+    for user in found:
+        by_ref[user.pk] = by_ref[user.username] = user
+    unknown = [str(ref) for ref in refs if ref not in by_ref]
+    if unknown:
+        raise serializers.ValidationError(f"No active user: {', '.join(unknown)}.")
+    return [by_ref[ref] for ref in refs]
+
+
+class PersonField(PersonRefField):
+    def to_internal_value(self, data: Any) -> Any:
+        [user] = resolve_people([super().to_internal_value(data)])
+        return user
+
+
+class ParticipantsField(serializers.ListField):
+    child = PersonRefField()
+    default_error_messages = {
+        "max_length": "A rotation takes at most {max_length} participants.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_PARTICIPANTS, **kwargs)  # also the schema's maxItems
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        # The length first: ListField checks it only after every ref is resolved, which is a
+        # query of as many names as the request sends.
+        if isinstance(data, list) and len(data) > MAX_PARTICIPANTS:
+            self.fail("max_length", max_length=MAX_PARTICIPANTS)
+        return resolve_people(super().to_internal_value(data))
+
+    def to_representation(self, participants: Any) -> list[str]:
+        return [participant.user.username for participant in participants.all()]
+
+
+class VisibleScheduleField(serializers.PrimaryKeyRelatedField):
+    """A schedule the requesting user may see. Whether they may change it is the view's
+    question (a 403 with a reason), not a pretence that it does not exist."""
+
+    def get_queryset(self) -> Any:
+        user = self.context["request"].user
+        return visible(user, perm_name(Schedule, "view"), Schedule.objects.select_related("team"))

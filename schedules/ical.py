@@ -1,0 +1,147 @@
+"""iCalendar (RFC 5545) subscriptions of the final schedule: one feed per schedule, one per
+person (their shifts in every schedule they appear in).
+
+- Window: every on-call stretch meeting [fetch - FEED_PAST, fetch + FEED_AHEAD), i.e. 30 days
+  back to 90 days ahead, shown whole (its real start and end, schedules.stretches), so an
+  event does not change as the window moves with each fetch.
+- A stretch is one person's back-to-back shifts whatever rule gave them (a turn, then an
+  override for the same person): a calendar shows being on call, not the rules behind it.
+- Times are UTC (DTSTART/DTEND ending in Z): the instants already carry the DST changes of
+  the schedule's zone, and clients need no VTIMEZONE to place them.
+- UIDs are derived from the feed kind, the schedule, the person and the stretch's real start,
+  so the same shift keeps its UID from fetch to fetch and clients update events in place
+  instead of duplicating them.
+- Events are TRANSPARENT: being on call is not being busy, and a subscriber's free/busy time
+  should not fill up with every shift of the team.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from icalendar import Calendar, Event, vDuration
+
+from schedules.models import Override, RotationParticipant, Schedule
+from schedules.oncall import ScheduleRules, Shift
+from schedules.selectors import schedule_rules
+from schedules.stretches import REACH, whole_shifts
+
+FEED_PAST = timedelta(days=30)
+FEED_AHEAD = timedelta(days=90)
+# How often clients are asked to fetch again (RFC 7986; many use their own interval anyway).
+REFRESH = timedelta(hours=1)
+PRODID = "-//Watchstander//On-call schedules//EN"
+
+SCHEDULE_FEED, PERSON_FEED = "schedule", "person"
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    feed: str  # SCHEDULE_FEED or PERSON_FEED: the same shift in two feeds has two UIDs
+    schedule_id: int
+    schedule_name: str
+    person: str
+    shift: Shift
+
+
+def feed_window(now: datetime) -> tuple[datetime, datetime]:
+    return now - FEED_PAST, now + FEED_AHEAD
+
+
+def schedule_calendar(schedule: Schedule, *, now: datetime) -> bytes:
+    """The feed of one schedule: everyone's stretches in the window."""
+    window = feed_window(now)
+    rules = _rules([schedule.pk], window)[schedule.pk]
+    stretches = whole_shifts(rules, *window, by_person=True)
+    names = display_names(shift.user_id for shift in stretches)
+    events = [
+        FeedEvent(SCHEDULE_FEED, schedule.pk, schedule.name, names[shift.user_id], shift)
+        for shift in stretches
+    ]
+    return render(f"On call: {schedule.name}", events, now=now)
+
+
+def person_calendar(user: Any, *, now: datetime) -> bytes:
+    """The feed of one person: their stretches in every schedule they appear in."""
+    window = feed_window(now)
+    schedules = dict(
+        Schedule.objects.filter(pk__in=schedules_of(user, window)).values_list("pk", "name")
+    )
+    name = display_name(user)
+    events = [
+        FeedEvent(PERSON_FEED, schedule_id, schedules[schedule_id], name, shift)
+        for schedule_id, rules in _rules(list(schedules), window).items()
+        for shift in whole_shifts(rules, *window, by_person=True)
+        if shift.user_id == user.pk
+    ]
+    events.sort(key=lambda event: (event.shift.start, event.schedule_id))
+    return render(f"{name}: on call", events, now=now)
+
+
+def schedules_of(user: Any, window: tuple[datetime, datetime]) -> set[int]:
+    """The schedules where `user` takes turns, or covers an override meeting the window."""
+    turns = RotationParticipant.objects.filter(user=user).values_list(
+        "rotation__schedule_id", flat=True
+    )
+    covers = Override.objects.filter(user=user, start__lt=window[1], end__gt=window[0])
+    return set(turns) | set(covers.values_list("schedule_id", flat=True))
+
+
+def _rules(schedule_ids: list[int], window: tuple[datetime, datetime]) -> dict[int, ScheduleRules]:
+    # Overrides as far out as whole_shifts may look for a stretch's real edges.
+    return schedule_rules(schedule_ids, window=(window[0] - REACH, window[1] + REACH))
+
+
+def display_name(user: Any) -> str:
+    return str(user.get_full_name() or user.username)
+
+
+def display_names(user_ids: Iterable[int]) -> dict[int, str]:
+    users = get_user_model().objects.filter(pk__in=set(user_ids))
+    return {user.pk: display_name(user) for user in users}
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+
+def render(name: str, events: Iterable[FeedEvent], *, now: datetime) -> bytes:
+    """The calendar as RFC 5545 bytes (CRLF line endings and line folding by icalendar)."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("name", name)  # RFC 7986
+    calendar.add("x-wr-calname", name)  # what most clients still read
+    calendar.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH))
+    host = uid_host()
+    for event in events:
+        calendar.add_component(vevent(event, now=now, host=host))
+    return bytes(calendar.to_ical())
+
+
+def vevent(event: FeedEvent, *, now: datetime, host: str) -> Event:
+    component = Event()
+    component.add("uid", shift_uid(event, host))
+    component.add("dtstamp", now)
+    component.add("dtstart", event.shift.start)
+    component.add("dtend", event.shift.end)
+    component.add("summary", f"On call: {event.person} ({event.schedule_name})")
+    component.add("transp", "TRANSPARENT")
+    return component
+
+
+def shift_uid(event: FeedEvent, host: str) -> str:
+    shift = event.shift
+    start = shift.start.astimezone(UTC)
+    return f"{event.feed}-{event.schedule_id}-{shift.user_id}-{start:%Y%m%dT%H%M%SZ}@{host}"
+
+
+def uid_host() -> str:
+    """The right-hand side of UIDs (RFC 5545 suggests a domain name, for global uniqueness)."""
+    return urlsplit(settings.SITE_URL).hostname or "watchstander"

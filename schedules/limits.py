@@ -1,0 +1,58 @@
+"""Bounds on what a schedule may hold, shared by the models (so the admin and full_clean()),
+the API and the pure functions' callers.
+
+They keep the schedule arithmetic (turns counted from a rotation's start, ranges, the reach of a
+shift's real edges, local <-> UTC conversions) far from the limits of `datetime`, where it
+raises OverflowError: a rotation starting in year 1, or turning every million weeks, would
+otherwise break every page, feed and page-out that computes the schedule.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from django.core.exceptions import ValidationError
+
+from schedules.oncall import DAYS, HOURS, WEEKS
+
+# Instants a schedule may name: a year-long turn, REACH (a year) and any time zone's offset
+# around them all stay well inside datetime's years 1 to 9999.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
+RANGE_MESSAGE = f"Give a time from {EARLIEST.year} to {LATEST.year - 1}."
+
+# The longest turn: a year. Nobody rotates more slowly, and the turn arithmetic stays bounded.
+MAX_TURN = timedelta(days=366)
+UNIT_LENGTHS: dict[str, timedelta] = {
+    HOURS: timedelta(hours=1),
+    DAYS: timedelta(days=1),
+    WEEKS: timedelta(weeks=1),
+}
+
+# The size of one layer: far beyond any real team (four windows a day, every day of the
+# week), and small enough that one request cannot make every computation of the schedule slow.
+MAX_PARTICIPANTS = 100
+MAX_RESTRICTIONS = 28
+
+
+def max_turn_length(unit: str) -> int:
+    """The most turns of `unit` that fit in MAX_TURN: 8784 hours, 366 days, 52 weeks."""
+    return MAX_TURN // UNIT_LENGTHS[unit]
+
+
+def turn_too_long(turn_length: int, turn_unit: str) -> str | None:
+    """Why a turn of that length is refused, or None when it is fine (an unknown unit is the
+    choice field's error, not this one's)."""
+    if turn_unit not in UNIT_LENGTHS or turn_length <= max_turn_length(turn_unit):
+        return None
+    return (
+        f"A turn may last at most {MAX_TURN.days} days: {max_turn_length(turn_unit)} {turn_unit}."
+    )
+
+
+def validate_schedule_instant(value: datetime) -> None:
+    """A rotation's or an override's start or end lies in [EARLIEST, LATEST)."""
+    if value.tzinfo is None:
+        # Naive (Django warns, then reads it in the current zone): comparing needs an offset,
+        # and hours either way make no difference at these bounds.
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValidationError(RANGE_MESSAGE, code="range")
