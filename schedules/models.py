@@ -160,12 +160,25 @@ class Rotation(models.Model):
         help_text="Days and weeks hand off at the same local time across DST changes; "
         "hours are absolute durations.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="Blank: the schedule's. The zone this layer's handoffs and restrictions are "
+        "wall-clock times in: give each region's layer of a follow-the-sun schedule its "
+        "region's zone, and it keeps its local hours across that region's DST changes.",
+    )
 
     class Meta:
         ordering = ["schedule", "-priority", "pk"]
 
     def __str__(self) -> str:
         return f"{self.schedule} / {self.name}"
+
+    @property
+    def zone_name(self) -> str:
+        """The zone its wall-clock times are in: its own, else its schedule's."""
+        return self.time_zone or self.schedule.time_zone
 
     def get_additional_data(self) -> dict[str, Any]:
         return {"team_id": self.schedule.team_id}
@@ -212,7 +225,7 @@ class Weekday(models.IntegerChoices):
 
 
 class Restriction(models.Model):
-    """A window, in the schedule's time zone, when the rotation is active. Without a start
+    """A window, in the rotation's time zone, when the rotation is active. Without a start
     day it repeats every day (an end at or before the start runs past midnight); with one it
     is weekly, e.g. Friday 18:00 to Monday 08:00. A rotation with no restriction is always on."""
 

@@ -8,7 +8,10 @@ Time, by construction:
 - A local time that does not exist (the hour skipped in spring) means the first valid instant
   after it, which is the moment of the change; an ambiguous one (the hour repeated in autumn)
   means its first occurrence.
-- Restrictions are wall-clock windows in the schedule's zone, so they too follow DST.
+- Restrictions are wall-clock windows in the layer's zone, so they too follow DST.
+- A layer's zone is the schedule's unless the layer names its own: a follow-the-sun schedule
+  gives each region's layer its region's zone, and each keeps its local hours across its own
+  region's DST changes (which fall on different dates, or never).
 
 The final schedule at an instant: the most recently created override covering it, else the
 highest-priority layer that has someone then, else nobody (a gap).
@@ -17,15 +20,17 @@ highest-priority layer that has someone then, else nobody (a gap).
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from heapq import heappop, heappush
 from itertools import pairwise
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOURS, DAYS, WEEKS = "hours", "days", "weeks"
 LAYER, OVERRIDE = "layer", "override"
 _TINY = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
+_DAY = timedelta(days=1)
 
 # What computing a schedule raises when its stored rules lie past schedules.limits (written
 # around validation, or before the limits existed): datetime arithmetic out of range, or a
@@ -33,16 +38,21 @@ _SECOND = timedelta(seconds=1)
 UNCOMPUTABLE: tuple[type[Exception], ...] = (OverflowError, ValueError, ZoneInfoNotFoundError)
 
 
-@dataclass(frozen=True)
-class RestrictionRule:
+class RestrictionRule(NamedTuple):
+    """A tuple, not a dataclass like the others: hashed in C, it keys the window cache
+    (_windows_starting), which who-is-on-call over every schedule asks once per restricted
+    layer."""
+
     start_day: int | None  # None: every day
     start_time: time
     end_day: int | None
     end_time: time
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(NamedTuple):
+    """A tuple too: the loader builds one per rotation of every schedule, and a frozen
+    dataclass takes four times as long to build."""
+
     id: int
     priority: int
     start: datetime
@@ -54,6 +64,7 @@ class Layer:
     # order of the others does not move.
     participants: tuple[int | None, ...]
     restrictions: tuple[RestrictionRule, ...] = ()
+    time_zone: str | None = None  # None: the schedule's
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,11 @@ class ScheduleRules:
     time_zone: str
     layers: tuple[Layer, ...]
     overrides: tuple[OverrideRule, ...] = ()
+
+
+def layer_zone(layer: Layer, rules: ScheduleRules) -> ZoneInfo:
+    """The zone the layer's handoffs and restrictions are wall-clock times in."""
+    return zone(layer.time_zone or rules.time_zone)
 
 
 @dataclass(frozen=True)
@@ -168,9 +184,10 @@ def _turn_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> tuple[int, dateti
     # reads earlier than it did at a handoff made in the first pass. It never comes out long:
     # an instant whose clock reads at or after a handoff's wall-clock time is at or after the
     # handoff, which is that time's first occurrence (or, for a skipped time, the change).
-    k = max((local_naive(instant, tz) - local_naive(layer.start, tz)) // delta, 0)
-    begin = handoff(layer, tz, k)
-    while (following := handoff(layer, tz, k + 1)) <= instant:
+    local_start = local_naive(layer.start, tz)
+    k = max((local_naive(instant, tz) - local_start) // delta, 0)
+    begin = to_utc(local_start + k * delta, tz) if k else layer.start
+    while (following := to_utc(local_start + (k + 1) * delta, tz)) <= instant:
         k, begin = k + 1, following
     return k, begin
 
@@ -212,15 +229,38 @@ def _handoffs(layer: Layer, tz: ZoneInfo, k: int) -> Iterator[datetime]:
 def restriction_windows(
     rules: Sequence[RestrictionRule], tz: ZoneInfo, t1: datetime, t2: datetime
 ) -> list[Window]:
-    """The union of the restriction windows that meet [t1, t2), merged and in order."""
-    first_day, last_day = local_naive(t1, tz).date(), local_naive(t2, tz).date()
+    """The union of the restriction windows that meet [t1, t2), merged and in order.
+
+    Windows are looked for from t1's local day (less the rule's lookback) to the day after
+    t2's: where the clocks go back across midnight, an instant late on one local day can lie
+    after the first occurrence of the next day's early hours, and so inside a window that
+    starts on the next day."""
+    first_day, last_day = local_naive(t1, tz).date(), local_naive(t2, tz).date() + _DAY
+    return [
+        window
+        for window in _windows_starting(tuple(rules), tz, first_day, last_day)
+        if window.end > t1 and window.start < t2
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _windows_starting(
+    rules: tuple[RestrictionRule, ...], tz: ZoneInfo, first_day: date, last_day: date
+) -> tuple[Window, ...]:
+    """The rules' windows that start from first_day (less each rule's lookback) to last_day,
+    merged and in order.
+
+    Remembered: they depend on nothing else, and schedules share their rules (weekdays
+    09:00-17:00 in a handful of zones), so who-is-on-call over every schedule computes them
+    once per rule set, zone and day instead of once per layer. Bounded, so a run of long
+    ranges in many zones evicts old entries rather than growing."""
     windows = [
         window
         for rule in rules
         for day in _start_days(rule, first_day - _lookback(rule), last_day)
-        if (window := _window_on(rule, day, tz)) and window.end > t1 and window.start < t2
+        if (window := _window_on(rule, day, tz))
     ]
-    return _merge(windows)
+    return tuple(_merge(windows))
 
 
 def _lookback(rule: RestrictionRule) -> timedelta:
@@ -307,8 +347,10 @@ def final_shifts(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Shift
     """Who is on call from t1 to t2, as consecutive shifts (gaps are where none is)."""
     if t2 <= t1:
         return []
-    tz = zone(rules.time_zone)
-    by_layer = [layer_shifts(layer, tz, t1, t2) for layer in _by_priority(rules.layers)]
+    by_layer = [
+        layer_shifts(layer, layer_zone(layer, rules), t1, t2)
+        for layer in _by_priority(rules.layers)
+    ]
     overrides = [o for o in rules.overrides if o.start < t2 and o.end > t1]
     cuts = {t1, t2}
     for shifts in by_layer:
@@ -390,11 +432,26 @@ def oncall_at(rules: ScheduleRules, instant: datetime) -> Shift | None:
     covering = (o for o in rules.overrides if o.start <= instant < o.end)
     if override := max(covering, key=_newest_first, default=None):
         return Shift(instant, end, override.user_id, OVERRIDE, override.id)
-    tz = zone(rules.time_zone)
     for layer in _by_priority(rules.layers):
-        if shifts := layer_shifts(layer, tz, instant, end):
-            return shifts[0]
+        if (user_id := _layer_user_at(layer, layer_zone(layer, rules), instant)) is not None:
+            return Shift(instant, end, user_id, LAYER, layer.id)
     return None
+
+
+def _layer_user_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> int | None:
+    """Who the layer has at `instant`: layer_shifts(layer, tz, instant, instant + 1 µs) without
+    building its shifts (the restrictions are asked first: most layers they rule out need no
+    turn computed). The property tests hold the two to agreeing."""
+    if instant < layer.start or (layer.end is not None and instant >= layer.end):
+        return None
+    if not layer.participants:
+        return None
+    if layer.restrictions and not restriction_windows(
+        layer.restrictions, tz, instant, instant + _TINY
+    ):
+        return None
+    k, _ = _turn_at(layer, tz, instant)
+    return layer.participants[k % len(layer.participants)]
 
 
 def gaps(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Window]:

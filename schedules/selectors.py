@@ -1,6 +1,8 @@
 """Loading schedules' rules for the pure functions in schedules.oncall, in a constant number of
 queries (one per table) whatever the number of schedules, reading plain tuples (model
-instances are ~8x slower to build for this; shared/STACK.md, section 10).
+instances are ~8x slower to build for this; shared/STACK.md, section 10), unordered where
+order does not matter (the models' default orderings join and sort by team and schedule
+names: half the loading time of a thousand schedules).
 
 Only active members of a schedule's team are ever on call through it. Escalation pages only
 active people, and a schedule is its team's, so anyone else (deactivated, or moved out of the
@@ -12,10 +14,12 @@ showing someone who will never be paged.
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, Func, QuerySet
 
 from schedules.models import (
     Override,
@@ -45,14 +49,33 @@ def _ids(schedules: ScheduleIds) -> Any:
     return list(schedules)
 
 
-def _serving(teams: Iterable[int]) -> set[tuple[int, int]]:
-    """(team id, user id) of the active members of `teams`: one small query, checked in
-    Python, where a correlated subquery per participant row tripled the loading time."""
-    return set(
-        TeamMembership.objects.filter(team_id__in=set(teams), user__is_active=True).values_list(
-            "team_id", "user_id"
+def _serving(teams: Iterable[int]) -> dict[int, frozenset[int]]:
+    """The active members of each of `teams`: one small query, checked in Python, where a
+    correlated subquery per participant row tripled the loading time."""
+    members = defaultdict(set)
+    for team_id, user_id in TeamMembership.objects.filter(
+        team_id__in=set(teams), user__is_active=True
+    ).values_list("team_id", "user_id"):
+        members[team_id].add(user_id)
+    return defaultdict(frozenset, {team: frozenset(users) for team, users in members.items()})
+
+
+class UtcInstant(Func):
+    """A datetime column as its UTC wall-clock time: naive on PostgreSQL, aware in UTC
+    elsewhere; `.replace(tzinfo=UTC)` makes either aware.
+
+    On PostgreSQL, Django reads every timestamptz through a loader written in Python, about
+    4 µs a value: a third of the time to load a thousand schedules' rotations. A timestamp
+    without a zone goes through psycopg's C loader. (Other databases store UTC already and
+    read the column as it is.)"""
+
+    template = "%(expressions)s"
+    output_field = DateTimeField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="(%(expressions)s AT TIME ZONE 'UTC')", **extra_context
         )
-    )
 
 
 def schedule_rules(
@@ -60,49 +83,89 @@ def schedule_rules(
 ) -> dict[int, ScheduleRules]:
     """The rules of each schedule; overrides only those meeting `window` when given."""
     ids = _ids(schedules)
-    rows = Schedule.objects.filter(pk__in=ids).values_list("pk", "time_zone", "team_id")
+    rows = Schedule.objects.filter(pk__in=ids).order_by().values_list("pk", "time_zone", "team_id")
     zones = {pk: zone for pk, zone, _ in rows}
     team_of = {pk: team for pk, _, team in rows}
     serving = _serving(team_of.values())
-    participants: defaultdict[int, list[int | None]] = defaultdict(list)
-    for rotation_id, schedule_id, user_id in (
-        RotationParticipant.objects.filter(rotation__schedule_id__in=ids)
-        .order_by("rotation_id", "position", "pk")
-        .values_list("rotation_id", "rotation__schedule_id", "user_id")
-    ):
-        # Their place stays, empty: dropping it would shift everyone else's turns.
-        serves = (team_of[schedule_id], user_id) in serving
-        participants[rotation_id].append(user_id if serves else None)
+    rotations = list(
+        Rotation.objects.filter(schedule_id__in=ids)
+        .order_by()
+        .values_list(
+            "pk",
+            "schedule_id",
+            "priority",
+            UtcInstant("start"),
+            UtcInstant("end"),
+            "turn_length",
+            "turn_unit",
+            "time_zone",
+        )
+    )
+    in_order = RotationParticipant.objects.filter(rotation__schedule_id__in=ids).order_by(
+        "rotation_id", "position", "pk"
+    )
+    people = {
+        rotation_id: [user_id for _, user_id in group]
+        for rotation_id, group in groupby(
+            in_order.values_list("rotation_id", "user_id"), key=itemgetter(0)
+        )
+    }
     restrictions = defaultdict(list)
-    for rotation_id, start_day, start_time, end_day, end_time in Restriction.objects.filter(
-        rotation__schedule_id__in=ids
-    ).values_list("rotation_id", "start_day", "start_time", "end_day", "end_time"):
-        restrictions[rotation_id].append(RestrictionRule(start_day, start_time, end_day, end_time))
+    rules: dict[tuple[Any, ...], RestrictionRule] = {}  # shared: the window cache's keys
+    for row in (
+        Restriction.objects.filter(rotation__schedule_id__in=ids)
+        .order_by()
+        .values_list("rotation_id", "start_day", "start_time", "end_day", "end_time")
+    ):
+        if (rule := rules.get(fields := row[1:])) is None:
+            rule = rules[fields] = RestrictionRule(*fields)
+        restrictions[row[0]].append(rule)
     layers = defaultdict(list)
-    for pk, schedule_id, priority, start, end, length, unit in Rotation.objects.filter(
-        schedule_id__in=ids
-    ).values_list("pk", "schedule_id", "priority", "start", "end", "turn_length", "turn_unit"):
+    for pk, schedule_id, priority, start, end, length, unit, layer_zone in rotations:
+        members = serving[team_of[schedule_id]]
+        places = people.get(pk, ())
+        # Someone who may not serve keeps their place, empty: dropping it would shift
+        # everyone else's turns.
+        turns = (
+            tuple(places)
+            if members.issuperset(places)
+            else tuple(user if user in members else None for user in places)
+        )
         layers[schedule_id].append(
             Layer(
                 pk,
                 priority,
-                start,
-                end,
+                start.replace(tzinfo=UTC),
+                end if end is None else end.replace(tzinfo=UTC),
                 length,
                 unit,
-                tuple(participants[pk]),
-                tuple(restrictions[pk]),
+                turns,
+                tuple(restrictions.get(pk, ())),
+                layer_zone or None,
             )
         )
     overrides = defaultdict(list)
-    override_rows = Override.objects.filter(schedule_id__in=ids)
+    override_rows = Override.objects.filter(schedule_id__in=ids).order_by()
     if window is not None:
         override_rows = override_rows.filter(start__lt=window[1], end__gt=window[0])
     for pk, schedule_id, user_id, start, end, created_at in override_rows.values_list(
-        "pk", "schedule_id", "user_id", "start", "end", "created_at"
+        "pk",
+        "schedule_id",
+        "user_id",
+        UtcInstant("start"),
+        UtcInstant("end"),
+        UtcInstant("created_at"),
     ):
-        if (team_of[schedule_id], user_id) in serving:
-            overrides[schedule_id].append(OverrideRule(pk, user_id, start, end, created_at))
+        if user_id in serving[team_of[schedule_id]]:
+            overrides[schedule_id].append(
+                OverrideRule(
+                    pk,
+                    user_id,
+                    start.replace(tzinfo=UTC),
+                    end.replace(tzinfo=UTC),
+                    created_at.replace(tzinfo=UTC),
+                )
+            )
     return {
         pk: ScheduleRules(zone, tuple(layers[pk]), tuple(overrides[pk]))
         for pk, zone in zones.items()
