@@ -1,8 +1,9 @@
 """Forms and fields of the schedule pages (schedules.admin_schedules): times in the schedule's
 time zone, and people from the schedule's team.
 
-Times on these pages are wall-clock times in the schedule's time zone: a manager in Berlin
-types the 09:00 handoff they mean, not its UTC equivalent of the day. Django's admin would use
+Times on these pages are wall-clock times in the schedule's time zone (a layer's own, when it
+names one: LayerTimesForm): a manager in Berlin types the 09:00 handoff they mean, not its UTC
+equivalent of the day. Django's admin would use
 settings.TIME_ZONE; SchedulePage activates the schedule's zone while a page is handled, and
 LocalSplitDateTimeField reads local times by the rules of schedules.oncall.
 """
@@ -39,6 +40,8 @@ from schedules.oncall import to_utc, zone
 from schedules.services import rotation_set_participants
 
 _ZONE = "_schedule_page_zone"  # request attribute: the zone the page is handled in
+# Request attribute on a layer's own page: the layer's own zone ("" when it names none).
+LAYER_ZONE = "_layer_page_zone"
 _REQUESTED = "_requested_schedule"
 
 
@@ -65,6 +68,9 @@ class LocalSplitDateTimeField(forms.SplitDateTimeField):
     override taken at a 02:00 handoff on the night the clocks go back) could not be saved
     again even untouched."""
 
+    # Read in this zone instead of the page's (a layer's own zone: LayerTimesForm).
+    zone_name: str | None = None
+
     def compress(self, data_list: tuple[date, time] | None) -> datetime | None:
         if not data_list:
             return None
@@ -73,8 +79,9 @@ class LocalSplitDateTimeField(forms.SplitDateTimeField):
             raise ValidationError(self.error_messages["invalid_date"], code="invalid_date")
         if clock in self.empty_values:
             raise ValidationError(self.error_messages["invalid_time"], code="invalid_time")
+        name = self.zone_name or timezone.get_current_timezone_name()
         try:
-            return to_utc(datetime.combine(day, clock), zone(timezone.get_current_timezone_name()))
+            return to_utc(datetime.combine(day, clock), zone(name))
         except OverflowError:  # a date near year 1 or 9999: its UTC instant is past datetime's
             raise ValidationError(RANGE_MESSAGE, code="range") from None
 
@@ -85,15 +92,85 @@ def local_help(db_field: models.Field, request: HttpRequest) -> str:
     return f"{db_field.help_text} Local time in {where}.".strip()
 
 
+def layer_local_help(db_field: models.Field, request: HttpRequest) -> str:
+    name = request.__dict__.get(_ZONE)
+    schedules = f"the schedule's, {name}" if name else "the schedule's"
+    return f"{db_field.help_text} Local time in the layer's time zone ({schedules}, when the "
+    "layer names none).".strip()
+
+
 class LocalTimes:
     """Datetime inputs in the schedule's zone, saying which (for admins and inlines)."""
+
+    def local_help_text(self, db_field: models.Field, request: HttpRequest) -> str:
+        return local_help(db_field, request)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, models.DateTimeField) and db_field.editable:
             kwargs.setdefault("form_class", LocalSplitDateTimeField)
             kwargs.setdefault("widget", widgets.AdminSplitDateTime)
-            kwargs.setdefault("help_text", local_help(db_field, request))
+            kwargs.setdefault("help_text", self.local_help_text(db_field, request))
         return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+class LayerLocalTimes(LocalTimes):
+    """A layer's page or rows: its times are in its own zone when it names one
+    (LayerTimesForm), and its zone is chosen from the IANA names or left to the schedule."""
+
+    def local_help_text(self, db_field: models.Field, request: HttpRequest) -> str:
+        own = request.__dict__.get(LAYER_ZONE)
+        if own is None:  # a new layer, or the rows of several
+            return layer_local_help(db_field, request)
+        if own:
+            return f"{db_field.help_text} Local time in {own}, the layer's time zone.".strip()
+        return local_help(db_field, request)  # it names none: the schedule's
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "time_zone":
+            return layer_zone_field(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+def layer_zone_field(db_field: models.Field) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=[("", "the schedule's"), *zone_choices()],
+        required=False,
+        label="Time zone",
+        help_text=f"{db_field.help_text} Changing it keeps the layer's start and end at the "
+        "same instant; its restrictions keep their clock times, in the new zone.",
+    )
+
+
+class LayerTimesForm(forms.ModelForm):
+    """A layer's start and end, read and shown in the layer's own zone when it names one (a
+    region's layer of a follow-the-sun schedule: its manager types Sydney's 09:00), else in
+    the page's (the schedule's).
+
+    As on the schedule page, a stored layer is read in the zone it has, even by the POST that
+    changes it: its times were shown, and typed, in that zone, so they keep their instants. A
+    new layer's times are typed for the zone its row names."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name = self.reading_zone()
+        if name is None:
+            return
+        for field_name in ("start", "end"):
+            field = self.fields.get(field_name)
+            if not isinstance(field, LocalSplitDateTimeField):
+                continue
+            field.zone_name = name
+            # Shown in the layer's zone: handed to the widget as its two parts (which it would
+            # otherwise compute in the page's zone), to the second like Django's own.
+            if isinstance(value := self.initial.get(field_name), datetime):
+                local = value.astimezone(zone(name))
+                self.initial[field_name] = [local.date(), local.time().replace(microsecond=0)]
+
+    def reading_zone(self) -> str | None:
+        if self.instance.pk is not None:
+            return self.instance.time_zone or None
+        posted = self.data.get(self.add_prefix("time_zone"), "") if self.is_bound else ""
+        return posted if posted in zone_names() else None
 
 
 class SchedulePage(LocalTimes):
@@ -262,7 +339,7 @@ def team_people_named(team: Team, usernames: Sequence[str]) -> list[Any]:
     return [found[name] for name in usernames]
 
 
-class RotationPeopleForm(forms.ModelForm):
+class RotationPeopleForm(LayerTimesForm):
     """A layer on its schedule's page, its participants typed in turn order: the admin cannot
     nest the rotation page's participants inline in the schedule's. Checked against the team
     the schedule has after this POST (a team changed on the same page counts), and saved by
@@ -272,7 +349,7 @@ class RotationPeopleForm(forms.ModelForm):
 
     class Meta:
         model = Rotation
-        fields = ["name", "priority", "start", "end", "turn_length", "turn_unit"]
+        fields = ["name", "priority", "start", "end", "turn_length", "turn_unit", "time_zone"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

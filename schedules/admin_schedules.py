@@ -35,6 +35,9 @@ from schedules.admin_access import (
     request_can,
 )
 from schedules.admin_forms import (
+    LAYER_ZONE,
+    LayerLocalTimes,
+    LayerTimesForm,
     LocalTimes,
     OverrideForm,
     ParticipantForm,
@@ -80,7 +83,8 @@ MEMBERS_LISTED = 30  # in the help of a layer's participants field
 ZONE_HELP = (
     " Changing it keeps every handoff, end and override at the same instant: this page's "
     "times are read in the zone the schedule had, and show in the new one once saved. "
-    "Restrictions keep their clock times, in the new zone."
+    "Restrictions of layers without a zone of their own keep their clock times, in the new "
+    "zone."
 )
 
 
@@ -144,7 +148,10 @@ def schedule_timeline(request: HttpRequest, schedule: Schedule, *, may_take: boo
         end=span.end,
         now=now,
         names=people_names(rules),
-        layer_names=dict(schedule.rotations.values_list("pk", "name")),
+        layer_names={
+            pk: f"{name} ({zone})" if zone else name
+            for pk, name, zone in schedule.rotations.values_list("pk", "name", "time_zone")
+        },
         take=take,
     )
 
@@ -161,12 +168,22 @@ def team_usernames(schedule: Schedule | None) -> list[str]:
     return names if len(names) <= MEMBERS_LISTED else [*names[:MEMBERS_LISTED], "…"]
 
 
-class RotationInline(LocalTimes, ParentScopedInline, admin.TabularInline):
-    """The layers, each with its participants in turn order (admin_forms.RotationPeopleForm).
-    Restrictions, and the participants as rows, are on the layer's own page."""
+class RotationInline(LayerLocalTimes, ParentScopedInline, admin.TabularInline):
+    """The layers, each with its participants in turn order (admin_forms.RotationPeopleForm)
+    and its times in its own zone when it names one. Restrictions, and the participants as
+    rows, are on the layer's own page."""
 
     model = Rotation
-    fields = ["name", "priority", "start", "end", "turn_length", "turn_unit", "people"]
+    fields = [
+        "name",
+        "priority",
+        "start",
+        "end",
+        "turn_length",
+        "turn_unit",
+        "time_zone",
+        "people",
+    ]
     extra = 0
     show_change_link = True
     verbose_name_plural = "layers (rotations): the highest priority that has someone wins"
@@ -293,7 +310,8 @@ class ScheduleAdmin(SchedulePage, TeamScopedAdmin):
             self.message_user(
                 request,
                 f"The time zone is now {obj.time_zone}: handoffs and overrides kept their "
-                "instants and show in that zone; restrictions keep their clock times in it.",
+                "instants and show in that zone; restrictions of layers without a zone of "
+                "their own keep their clock times in it.",
             )
         if form.cleaned_data.get("new_calendar_url"):
             rotate_feed_token(obj)  # audited
@@ -450,20 +468,48 @@ class RestrictionInline(CappedInline, ParentScopedInline, admin.TabularInline):
     max_num = MAX_RESTRICTIONS
     too_many = "A rotation takes at most %(num)d restrictions."
     verbose_name_plural = (
-        "restrictions: the layer is on only in these windows, in the schedule's time zone "
-        "(no day: every day; none at all: always on)"
+        "restrictions: the layer is on only in these windows, in its time zone (no day: "
+        "every day; none at all: always on)"
     )
 
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if obj is not None:  # say which zone (the admin makes its inlines anew per request)
+            whose = "its own" if obj.time_zone else "the schedule's"
+            self.verbose_name_plural = (
+                f"restrictions: the layer is on only in these windows, in {obj.zone_name} "
+                f"({whose} time zone; no day: every day; none at all: always on)"
+            )
+        return super().get_formset(request, obj, **kwargs)
 
-class RotationAdmin(ScheduleChildAdmin):
-    list_display = ["name", "schedule_link", "priority", "starts", "turn", "people"]
+
+class RotationAdmin(LayerLocalTimes, ScheduleChildAdmin):
+    """A layer's own page: its times, and its restrictions' clock times, are in its own zone
+    when it names one (LayerTimesForm), else in the schedule's."""
+
+    form = LayerTimesForm
+    list_display = ["name", "schedule_link", "priority", "starts", "zone", "turn", "people"]
     list_select_related = ["schedule"]
     search_fields = ["name", "schedule__name"]
-    fields = ["schedule", "name", "priority", "start", "end", "turn_length", "turn_unit"]
+    fields = [
+        "schedule",
+        "name",
+        "priority",
+        "start",
+        "end",
+        "turn_length",
+        "turn_unit",
+        "time_zone",
+    ]
     inlines = [ParticipantInline, RestrictionInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Rotation]:
         return super().get_queryset(request).prefetch_related("participants__user")
+
+    def page_zone(self, request: HttpRequest, object_id: str | None) -> str | None:
+        if object_id and (rotation := self.get_object(request, unquote(object_id))):
+            request.__dict__[LAYER_ZONE] = rotation.time_zone  # for the fields' help
+            return rotation.schedule.time_zone
+        return super().page_zone(request, object_id)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         schedule = requested_schedule(request)
@@ -471,7 +517,11 @@ class RotationAdmin(ScheduleChildAdmin):
 
     @admin.display(description="first handoff", ordering="start")
     def starts(self, rotation: Rotation) -> str:
-        return local_time(rotation.start, rotation.schedule.time_zone)
+        return local_time(rotation.start, rotation.zone_name)
+
+    @admin.display(description="time zone", ordering="time_zone")
+    def zone(self, rotation: Rotation) -> str:
+        return rotation.time_zone or f"{rotation.schedule.time_zone} (the schedule's)"
 
     @admin.display(description="turns")
     def turn(self, rotation: Rotation) -> str:

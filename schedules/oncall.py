@@ -3,7 +3,7 @@ loading them).
 
 Time, by construction:
 - Every instant in and out is an aware UTC datetime; nothing depends on the process time zone.
-- Day and week turns are calendar turns in the schedule's zone: the handoff keeps its local
+- Day and week turns are calendar turns in the layer's zone: the handoff keeps its local
   wall-clock time across DST changes. Hour turns are absolute durations.
 - A local time that does not exist (the hour skipped in spring) means the first valid instant
   after it, which is the moment of the change; an ambiguous one (the hour repeated in autumn)

@@ -20,6 +20,7 @@ from schedules.oncall import (
     Window,
     final_shifts,
     layer_shifts,
+    layer_zone,
     local_naive,
     to_utc,
     zone,
@@ -254,9 +255,9 @@ def build_timeline(
 ) -> Timeline:
     """The rows, ticks and now marker of [start, end). Final segments that are not over yet
     link to `take` for the part from now on. Each person has a colour of their own."""
-    tz = zone(rules.time_zone)
+    tz = zone(rules.time_zone)  # the axis; each layer's shifts are computed in its own
     layers = sorted(rules.layers, key=lambda layer: (-layer.priority, layer.id))
-    layer_rows = [layer_shifts(layer, tz, start, end) for layer in layers]
+    layer_rows = [layer_shifts(layer, layer_zone(layer, rules), start, end) for layer in layers]
     final = final_shifts(rules, start, end)
     colours = assign_colours(first_appearances([final, *layer_rows]))
     frame = _Frame(start, end, rules.time_zone, names, colours)

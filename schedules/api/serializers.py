@@ -158,7 +158,7 @@ class RotationSerializer(serializers.ModelSerializer):
         required=False,
         max_length=MAX_RESTRICTIONS,
         error_messages={"max_length": "A rotation takes at most {max_length} restrictions."},
-        help_text="Windows (in the schedule's time zone) when the layer is on; none: always. "
+        help_text="Windows (in the layer's time zone) when the layer is on; none: always. "
         f"At most {MAX_RESTRICTIONS}.",
     )
 
@@ -173,6 +173,7 @@ class RotationSerializer(serializers.ModelSerializer):
             "end",
             "turn_length",
             "turn_unit",
+            "time_zone",
             "participants",
             "restrictions",
         ]

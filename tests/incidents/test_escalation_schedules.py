@@ -11,6 +11,7 @@ from incidents.models import Incident, IncidentEvent, Notification
 from incidents.services import alert_ingest, incident_escalate, notification_deliver
 from incidents.services.messages import render_message
 from schedules.models import Rotation, RotationParticipant, Schedule, TeamMembership
+from tests import follow_the_sun
 from tests.conftest import Setup, trigger_event
 from tests.factories import MembershipFactory, UserFactory
 
@@ -87,6 +88,36 @@ def test_the_schedule_is_resolved_when_the_level_fires_not_when_the_incident_ope
     time_machine.move_to(incident.next_escalation_at, tick=False)
     assert incident_escalate(incident_id=incident.pk, token=incident.active_job_id) == "escalated"
     assert paged(incident)[-1] == (Notification.Purpose.PAGE, "carol", 2)
+
+
+@pytest.fixture
+def follow_the_sun_schedule(setup: Setup) -> Schedule:
+    team = setup.service.team
+    return follow_the_sun.build(team, follow_the_sun.team_with_people(team))
+
+
+# Either side of each region's change (tests.follow_the_sun says why each person).
+AT_THE_CHANGES = [
+    (at, who)
+    for at, who in follow_the_sun.ON_CALL
+    if at.date().isoformat() in {"2027-03-13", "2027-03-14", "2027-03-28", "2027-04-05"}
+]
+
+
+@pytest.mark.parametrize(("instant", "on_call"), AT_THE_CHANGES)
+def test_a_level_targeting_a_follow_the_sun_schedule_pages_the_region_whose_hours_it_is(
+    setup: Setup,
+    follow_the_sun_schedule: Schedule,
+    time_machine: Any,
+    instant: datetime,
+    on_call: str,
+) -> None:
+    target_schedule_at_level_one(setup, follow_the_sun_schedule)
+    time_machine.move_to(instant, tick=False)
+
+    incident = trigger(setup)
+
+    assert paged(incident) == [(Notification.Purpose.PAGE, on_call, 1)]
 
 
 @pytest.fixture

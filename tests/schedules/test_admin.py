@@ -650,6 +650,117 @@ def test_the_time_zone_field_says_that_instants_are_kept(people: People) -> None
     assert b"Changing it keeps every handoff, end and override at the same instant" in html
 
 
+# --- A layer in a zone of its own (follow the sun) ----------------------------------------------
+
+SYDNEY = "Australia/Sydney"  # UTC+11 in January (summer time there)
+
+
+def test_a_new_layer_is_typed_in_the_zone_its_row_names(people: People) -> None:
+    data = schedule_form(people.team)  # a Berlin schedule
+    add_row(
+        data,
+        "rotations",
+        name="Sydney",
+        priority="2",
+        start_0="2030-01-08",
+        start_1="09:00:00",  # Sydney's, not Berlin's
+        turn_length="1",
+        turn_unit="days",
+        time_zone=SYDNEY,
+        people="alice",
+    )
+
+    response = client_for(people.maria).post(url("schedule_add"), data)
+
+    assert response.status_code == 302
+    layer = Rotation.objects.get(schedule__name="Follow the sun")
+    assert (layer.time_zone, layer.start) == (SYDNEY, utc(2030, 1, 7, 22))
+
+
+def test_a_layers_own_zone_is_how_the_schedule_page_shows_and_keeps_its_start(
+    people: People,
+) -> None:
+    people.rotation.time_zone = SYDNEY
+    people.rotation.save()
+    client = client_for(people.maria)
+    page, data = schedule_page(client, people)
+    assert (data["rotations-0-start_0"], data["rotations-0-start_1"]) == ("2030-01-07", "19:00:00")
+    assert data["rotations-0-time_zone"] == SYDNEY
+
+    untouched = client.post(page, data)
+    back_to_the_schedules = client.post(page, data | {"rotations-0-time_zone": ""})
+
+    assert (untouched.status_code, back_to_the_schedules.status_code) == (302, 302)
+    people.rotation.refresh_from_db()
+    assert (people.rotation.time_zone, people.rotation.start) == ("", FIRST_HANDOFF)
+    shown = scrape(client, page, "schedule_form").data  # now in Berlin's
+    assert (shown["rotations-0-start_0"], shown["rotations-0-start_1"]) == (
+        "2030-01-07",
+        "09:00:00",
+    )
+
+
+def test_a_layer_zone_must_be_an_iana_name(people: People) -> None:
+    client = client_for(people.maria)
+    page, data = schedule_page(client, people)
+
+    response = client.post(page, data | {"rotations-0-time_zone": "Mars/Olympus_Mons"})
+
+    assert response.status_code == 200
+    assert "Select a valid choice. Mars/Olympus_Mons is not one" in response.content.decode()
+    people.rotation.refresh_from_db()
+    assert people.rotation.time_zone == ""
+
+
+def test_the_layers_page_is_in_its_own_zone_and_says_so(people: People) -> None:
+    people.rotation.time_zone = SYDNEY
+    people.rotation.save()
+    client = client_for(people.maria)
+    page = url("rotation_change", people.rotation.pk)
+
+    html = client.get(page).content.decode()
+    data = scrape(client, page, "rotation_form").data
+    add_row(data, "restrictions", start_time="09:00", end_time="17:00")
+    saved = client.post(page, data)
+
+    assert "The first handoff. Local time in Australia/Sydney, the layer's time zone." in html
+    assert "in these windows, in Australia/Sydney (its own time zone" in html
+    assert (data["start_0"], data["start_1"]) == ("2030-01-07", "19:00:00")
+    assert saved.status_code == 302
+    people.rotation.refresh_from_db()
+    assert people.rotation.start == FIRST_HANDOFF  # untouched by the save
+    listed = client.get(url("rotation_changelist")).content.decode()
+    assert "Mon 7 Jan 19:00" in listed
+    assert SYDNEY in listed
+
+
+def test_the_timeline_follows_each_layer_in_its_own_zone(people: People) -> None:
+    """Alice's Berlin week, with Bob's Sydney office hours over it: 09:00-17:00 in Sydney is
+    23:00-07:00 in Berlin."""
+    sydney = Rotation.objects.create(
+        schedule=people.schedule,
+        name="Sydney",
+        priority=5,
+        start=utc(2030, 1, 6, 22),  # Monday 09:00 in Sydney
+        turn_unit=Rotation.Unit.WEEKS,
+        time_zone=SYDNEY,
+    )
+    RotationParticipant.objects.create(rotation=sydney, user=people.bob, position=0)
+    Restriction.objects.create(rotation=sydney, start_time=time(9), end_time=time(17))
+
+    response = client_for(people.maria).get(url("schedule_change", people.schedule.pk))
+
+    timeline = response.context["timeline"]
+    assert [row.label for row in timeline.rows] == [
+        f"Sydney ({SYDNEY})",
+        "Primary",
+        "Final schedule",
+    ]
+    html = response.content.decode()
+    assert f"<title>bob, Mon 7 Jan 23:00 {DASH} Tue 8 Jan 07:00 CET" in html
+    assert f"<title>alice, Tue 8 Jan 07:00 {DASH} 23:00 CET" in html
+
+
 # --- The schedule's calendar feed ----------------------------------------------------------------
 
 

@@ -218,6 +218,45 @@ def test_a_manager_creates_a_rotation_with_ordered_participants_and_restrictions
     assert created.filter(content_type__model="rotationparticipant").count() == 3
 
 
+def test_a_layer_in_its_own_zone_keeps_its_local_hours_there(crew: Crew) -> None:
+    """Maria's layer of the Berlin schedule is on 09:00-17:00 in Chicago: 16:00-24:00 in
+    Berlin until Chicago's clocks go forward (8 March 2026), 15:00-23:00 in the three weeks
+    before Berlin's do (29 March). In Berlin's zone it would be 09:00-17:00 in Berlin."""
+    body = rotation_body(
+        crew,
+        name="Americas",
+        priority=5,
+        start="2026-03-02T09:00:00-06:00",
+        time_zone="America/Chicago",
+        participants=["maria"],
+        restrictions=[{"start_time": "09:00", "end_time": "17:00"}],
+    )
+    created = call("POST", crew.manager, "/api/v1/rotations/", body)
+    assert created.status_code == 201, created.content
+    assert created.json()["time_zone"] == "America/Chicago"
+
+    def on_call(at: str) -> str | None:
+        shift = oncall(crew.alice, crew.schedule, at=at).json()["shift"]
+        return shift and str(shift["user"]["username"])
+
+    # (Before 23 March the Berlin layer has not started: outside Maria's hours, nobody.)
+    assert on_call("2026-03-05T15:30:00+01:00") is None  # 08:30 in Chicago
+    assert on_call("2026-03-05T16:30:00+01:00") == "maria"  # 09:30
+    assert on_call("2026-03-05T23:30:00+01:00") == "maria"  # 16:30
+    assert on_call("2026-03-24T15:30:00+01:00") == "maria"  # 09:30 (CDT)
+    assert on_call("2026-03-24T23:30:00+01:00") == "bob"  # 17:30 (CDT): the Berlin layer
+
+
+def test_a_layer_zone_must_be_an_iana_name(crew: Crew) -> None:
+    body = rotation_body(crew, time_zone="Mars/Olympus_Mons")
+
+    response = call("POST", crew.manager, "/api/v1/rotations/", body)
+
+    assert response.status_code == 400
+    assert "is not an IANA time zone name" in response.json()["time_zone"][0]
+    assert not Rotation.objects.filter(name="Weekdays").exists()
+
+
 def test_rotation_participants_must_be_members_of_the_schedules_team(crew: Crew) -> None:
     body = rotation_body(crew, participants=["alice", crew.outsider.pk])
 
