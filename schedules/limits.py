@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.exceptions import ValidationError
 
 from schedules.oncall import DAYS, HOURS, WEEKS
+from schedules.oncall import MAX_TURN as MAX_TURN  # the longest turn, a year
 
 # Instants a schedule may name: a year-long turn, REACH (a year) and any time zone's offset
 # around them all stay well inside datetime's years 1 to 9999.
@@ -19,8 +20,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
 RANGE_MESSAGE = f"Give a time from {EARLIEST.year} to {LATEST.year - 1}."
 
-# The longest turn: a year. Nobody rotates more slowly, and the turn arithmetic stays bounded.
-MAX_TURN = timedelta(days=366)
+# MAX_TURN (schedules.oncall's): nobody rotates more slowly, and the turn arithmetic stays
+# bounded.
 UNIT_LENGTHS: dict[str, timedelta] = {
     HOURS: timedelta(hours=1),
     DAYS: timedelta(days=1),

@@ -31,6 +31,8 @@ LAYER, OVERRIDE = "layer", "override"
 _TINY = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
+# The longest turn (schedules.limits refuses longer ones where rules are written): a year.
+MAX_TURN = timedelta(days=366)
 
 # What computing a schedule raises when its stored rules lie past schedules.limits (written
 # around validation, or before the limits existed): datetime arithmetic out of range, or a
@@ -159,9 +161,16 @@ def local_naive(instant: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _turn_delta(layer: Layer) -> timedelta:
+    """The turn's length; a layer whose turns are longer than MAX_TURN is refused (one of
+    UNCOMPUTABLE), by every function alike: past that bound some would still answer (who is
+    on call now needs no handoff but the last) while others overflowed (the shift's end)."""
     if layer.turn_unit == HOURS:
-        return timedelta(hours=layer.turn_length)
-    return timedelta(days=layer.turn_length * (7 if layer.turn_unit == WEEKS else 1))
+        delta = timedelta(hours=layer.turn_length)
+    else:
+        delta = timedelta(days=layer.turn_length * (7 if layer.turn_unit == WEEKS else 1))
+    if delta > MAX_TURN:
+        raise ValueError(f"layer {layer.id}: turns of {delta.days} days, past {MAX_TURN.days}")
+    return delta
 
 
 def handoff(layer: Layer, tz: ZoneInfo, k: int) -> datetime:
@@ -429,29 +438,64 @@ def oncall_at(rules: ScheduleRules, instant: datetime) -> Shift | None:
     that has someone, so a covered instant never computes the lower layers (this runs for
     every schedule at once when a level fires)."""
     end = instant + _TINY
-    covering = (o for o in rules.overrides if o.start <= instant < o.end)
-    if override := max(covering, key=_newest_first, default=None):
+    if override := _newest_override_at(rules, instant):
         return Shift(instant, end, override.user_id, OVERRIDE, override.id)
     for layer in _by_priority(rules.layers):
-        if (user_id := _layer_user_at(layer, layer_zone(layer, rules), instant)) is not None:
-            return Shift(instant, end, user_id, LAYER, layer.id)
+        tz = layer_zone(layer, rules)
+        local = instant.astimezone(tz)
+        if layer.participants and _layer_on(layer, tz, instant, local):
+            place = _turn_index(layer, tz, instant, local) % len(layer.participants)
+            if (user_id := layer.participants[place]) is not None:
+                return Shift(instant, end, user_id, LAYER, layer.id)
     return None
 
 
-def _layer_user_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> int | None:
-    """Who the layer has at `instant`: layer_shifts(layer, tz, instant, instant + 1 µs) without
-    building its shifts (the restrictions are asked first: most layers they rule out need no
-    turn computed). The property tests hold the two to agreeing."""
+def layers_on_at(rules: ScheduleRules, instant: datetime) -> Iterator[Layer]:
+    """The layers oncall_at asks about `instant`, highest priority first: those on then
+    (started, not ended, inside a restriction window), whoever their people are; none when
+    an override covers it. oncall_at over these alone gives the same answer, so a loader
+    need only read their people (schedules.selectors.oncall_user_ids), and usually only the
+    first one's. Lazily: the layers after the first are rarely wanted."""
+    if _newest_override_at(rules, instant):
+        return
+    for layer in _by_priority(rules.layers):
+        tz = layer_zone(layer, rules)
+        if _layer_on(layer, tz, instant, instant.astimezone(tz)):
+            yield layer
+
+
+def _newest_override_at(rules: ScheduleRules, instant: datetime) -> OverrideRule | None:
+    covering = (o for o in rules.overrides if o.start <= instant < o.end)
+    return max(covering, key=_newest_first, default=None)
+
+
+def _layer_on(layer: Layer, tz: ZoneInfo, instant: datetime, local: datetime) -> bool:
+    """Whether the layer is on at `instant` (`local` is the instant in tz), as layer_shifts
+    would say it, asking its restrictions without building its shifts. The property tests
+    hold the two to agreeing."""
     if instant < layer.start or (layer.end is not None and instant >= layer.end):
-        return None
-    if not layer.participants:
-        return None
-    if layer.restrictions and not restriction_windows(
-        layer.restrictions, tz, instant, instant + _TINY
-    ):
-        return None
-    k, _ = _turn_at(layer, tz, instant)
-    return layer.participants[k % len(layer.participants)]
+        return False
+    if not layer.restrictions:
+        return True
+    day = local.date()  # the same days restriction_windows looks at, for this instant
+    windows = _windows_starting(tuple(layer.restrictions), tz, day, day + _DAY)
+    return any(window.start <= instant < window.end for window in windows)
+
+
+def _turn_index(layer: Layer, tz: ZoneInfo, instant: datetime, local: datetime) -> int:
+    """_turn_at's index alone (`local` is the instant in tz): no handoff computed, unless the
+    instant is in the second pass of a repeated hour. Only there can counting by the wall
+    clock come out short: at any other instant, a clock reading below the next handoff's
+    wall-clock time has never read it yet."""
+    if layer.turn_unit == HOURS:
+        return (instant - layer.start) // _turn_delta(layer)
+    delta = _turn_delta(layer)
+    local_start = local_naive(layer.start, tz)
+    k: int = max((local.replace(tzinfo=None) - local_start) // delta, 0)
+    if local.fold:
+        while to_utc(local_start + (k + 1) * delta, tz) <= instant:
+            k += 1
+    return k
 
 
 def gaps(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Window]:

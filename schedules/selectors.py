@@ -2,7 +2,8 @@
 queries (one per table) whatever the number of schedules, reading plain tuples (model
 instances are ~8x slower to build for this; shared/STACK.md, section 10), unordered where
 order does not matter (the models' default orderings join and sort by team and schedule
-names: half the loading time of a thousand schedules).
+names: half the loading time of a thousand schedules). Who is on call at one instant reads
+the people of only the layers that can answer (oncall_user_ids).
 
 Only active members of a schedule's team are ever on call through it. Escalation pages only
 active people, and a schedule is its team's, so anyone else (deactivated, or moved out of the
@@ -13,13 +14,15 @@ showing someone who will never be paged.
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
-from django.db.models import DateTimeField, Func, QuerySet
+from django.db.models import DateTimeField, F, Func, QuerySet
+from django.db.models.lookups import In
 
 from schedules.models import (
     Override,
@@ -35,6 +38,7 @@ from schedules.oncall import (
     OverrideRule,
     RestrictionRule,
     ScheduleRules,
+    layers_on_at,
     oncall_at,
 )
 
@@ -78,109 +82,191 @@ class UtcInstant(Func):
         )
 
 
+class AnyOf(In):
+    """`column IN (ids)` for a long list of ids: one array parameter on PostgreSQL (a thousand
+    placeholders cost more to send and parse than the rows they select)."""
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+
+
+class RulesLoader:
+    """The rules of some schedules, read table by table: every part at once but the layers'
+    people, which are read for all layers (people()) or for some (people(of=...))."""
+
+    def __init__(self, schedules: ScheduleIds, window: tuple[datetime, datetime] | None) -> None:
+        self.ids = _ids(schedules)
+        rows = (
+            Schedule.objects.filter(pk__in=self.ids)
+            .order_by()
+            .values_list("pk", "time_zone", "team_id")
+        )
+        self.zones = {pk: zone for pk, zone, _ in rows}
+        self.team_of = {pk: team for pk, _, team in rows}
+        self.serving = _serving(self.team_of.values())
+        self.rotations = self._rotations()
+        self.schedule_of = {row[0]: row[1] for row in self.rotations}
+        self.restrictions = self._restrictions()
+        self.overrides = self._overrides(window)
+
+    def _rotations(self) -> list[tuple[Any, ...]]:
+        return list(
+            Rotation.objects.filter(schedule_id__in=self.ids)
+            .order_by()
+            .values_list(
+                "pk",
+                "schedule_id",
+                "priority",
+                UtcInstant("start"),
+                UtcInstant("end"),
+                "turn_length",
+                "turn_unit",
+                "time_zone",
+            )
+        )
+
+    def _restrictions(self) -> dict[int, list[RestrictionRule]]:
+        restrictions = defaultdict(list)
+        rules: dict[tuple[Any, ...], RestrictionRule] = {}  # shared: the window cache's keys
+        for row in (
+            Restriction.objects.filter(rotation__schedule_id__in=self.ids)
+            .order_by()
+            .values_list("rotation_id", "start_day", "start_time", "end_day", "end_time")
+        ):
+            if (rule := rules.get(fields := row[1:])) is None:
+                rule = rules[fields] = RestrictionRule(*fields)
+            restrictions[row[0]].append(rule)
+        return restrictions
+
+    def _overrides(self, window: tuple[datetime, datetime] | None) -> dict[int, list[Any]]:
+        overrides = defaultdict(list)
+        rows = Override.objects.filter(schedule_id__in=self.ids).order_by()
+        if window is not None:
+            rows = rows.filter(start__lt=window[1], end__gt=window[0])
+        for pk, schedule_id, user_id, start, end, created_at in rows.values_list(
+            "pk",
+            "schedule_id",
+            "user_id",
+            UtcInstant("start"),
+            UtcInstant("end"),
+            UtcInstant("created_at"),
+        ):
+            if user_id in self.serving[self.team_of[schedule_id]]:
+                overrides[schedule_id].append(
+                    OverrideRule(
+                        pk,
+                        user_id,
+                        start.replace(tzinfo=UTC),
+                        end.replace(tzinfo=UTC),
+                        created_at.replace(tzinfo=UTC),
+                    )
+                )
+        return overrides
+
+    def people(self, of: Collection[int] | None = None) -> dict[int, list[int]]:
+        """User ids in turn order, by rotation: of every rotation, or of those in `of`."""
+        if of is not None and not of:
+            return {}
+        places = RotationParticipant.objects.order_by("rotation_id", "position", "pk")
+        if of is None:
+            places = places.filter(rotation__schedule_id__in=self.ids)
+        else:
+            places = places.filter(AnyOf(F("rotation_id"), list(of)))
+        return {
+            rotation_id: [user_id for _, user_id in group]
+            for rotation_id, group in groupby(
+                places.values_list("rotation_id", "user_id"), key=itemgetter(0)
+            )
+        }
+
+    def turns(self, schedule_id: int, places: Iterable[int]) -> tuple[int | None, ...]:
+        """A layer's people in turn order, as the pure functions take them: someone who may
+        not serve keeps their place, empty (dropping it would shift everyone else's turns)."""
+        members = self.serving[self.team_of[schedule_id]]
+        places = tuple(places)
+        if members.issuperset(places):
+            return places
+        return tuple(user if user in members else None for user in places)
+
+    def asking(
+        self, rules: ScheduleRules, layers: list[Layer], people: dict[int, list[int]]
+    ) -> ScheduleRules:
+        """`rules` with only `layers`, holding their people: what oncall_at needs when they
+        are the layers it would ask (schedules.oncall.layers_on_at)."""
+        with_people = tuple(
+            layer._replace(participants=self.turns(self.schedule_of[layer.id], people[layer.id]))
+            for layer in layers
+            if layer.id in people  # none: a layer without people has nobody
+        )
+        return ScheduleRules(rules.time_zone, with_people, rules.overrides)
+
+    def rules(self, people: dict[int, list[int]]) -> dict[int, ScheduleRules]:
+        """Each schedule's rules, its layers holding the people given (none where not)."""
+        layers = defaultdict(list)
+        for pk, schedule_id, priority, start, end, length, unit, layer_zone in self.rotations:
+            turns = self.turns(schedule_id, people[pk]) if pk in people else ()
+            layers[schedule_id].append(
+                Layer(
+                    pk,
+                    priority,
+                    start.replace(tzinfo=UTC),
+                    end if end is None else end.replace(tzinfo=UTC),
+                    length,
+                    unit,
+                    turns,
+                    tuple(self.restrictions.get(pk, ())),
+                    layer_zone or None,
+                )
+            )
+        return {
+            pk: ScheduleRules(zone, tuple(layers[pk]), tuple(self.overrides[pk]))
+            for pk, zone in self.zones.items()
+        }
+
+
 def schedule_rules(
     schedules: ScheduleIds, *, window: tuple[datetime, datetime] | None = None
 ) -> dict[int, ScheduleRules]:
     """The rules of each schedule; overrides only those meeting `window` when given."""
-    ids = _ids(schedules)
-    rows = Schedule.objects.filter(pk__in=ids).order_by().values_list("pk", "time_zone", "team_id")
-    zones = {pk: zone for pk, zone, _ in rows}
-    team_of = {pk: team for pk, _, team in rows}
-    serving = _serving(team_of.values())
-    rotations = list(
-        Rotation.objects.filter(schedule_id__in=ids)
-        .order_by()
-        .values_list(
-            "pk",
-            "schedule_id",
-            "priority",
-            UtcInstant("start"),
-            UtcInstant("end"),
-            "turn_length",
-            "turn_unit",
-            "time_zone",
-        )
-    )
-    in_order = RotationParticipant.objects.filter(rotation__schedule_id__in=ids).order_by(
-        "rotation_id", "position", "pk"
-    )
-    people = {
-        rotation_id: [user_id for _, user_id in group]
-        for rotation_id, group in groupby(
-            in_order.values_list("rotation_id", "user_id"), key=itemgetter(0)
-        )
-    }
-    restrictions = defaultdict(list)
-    rules: dict[tuple[Any, ...], RestrictionRule] = {}  # shared: the window cache's keys
-    for row in (
-        Restriction.objects.filter(rotation__schedule_id__in=ids)
-        .order_by()
-        .values_list("rotation_id", "start_day", "start_time", "end_day", "end_time")
-    ):
-        if (rule := rules.get(fields := row[1:])) is None:
-            rule = rules[fields] = RestrictionRule(*fields)
-        restrictions[row[0]].append(rule)
-    layers = defaultdict(list)
-    for pk, schedule_id, priority, start, end, length, unit, layer_zone in rotations:
-        members = serving[team_of[schedule_id]]
-        places = people.get(pk, ())
-        # Someone who may not serve keeps their place, empty: dropping it would shift
-        # everyone else's turns.
-        turns = (
-            tuple(places)
-            if members.issuperset(places)
-            else tuple(user if user in members else None for user in places)
-        )
-        layers[schedule_id].append(
-            Layer(
-                pk,
-                priority,
-                start.replace(tzinfo=UTC),
-                end if end is None else end.replace(tzinfo=UTC),
-                length,
-                unit,
-                turns,
-                tuple(restrictions.get(pk, ())),
-                layer_zone or None,
-            )
-        )
-    overrides = defaultdict(list)
-    override_rows = Override.objects.filter(schedule_id__in=ids).order_by()
-    if window is not None:
-        override_rows = override_rows.filter(start__lt=window[1], end__gt=window[0])
-    for pk, schedule_id, user_id, start, end, created_at in override_rows.values_list(
-        "pk",
-        "schedule_id",
-        "user_id",
-        UtcInstant("start"),
-        UtcInstant("end"),
-        UtcInstant("created_at"),
-    ):
-        if user_id in serving[team_of[schedule_id]]:
-            overrides[schedule_id].append(
-                OverrideRule(
-                    pk,
-                    user_id,
-                    start.replace(tzinfo=UTC),
-                    end.replace(tzinfo=UTC),
-                    created_at.replace(tzinfo=UTC),
-                )
-            )
-    return {
-        pk: ScheduleRules(zone, tuple(layers[pk]), tuple(overrides[pk]))
-        for pk, zone in zones.items()
-    }
+    loader = RulesLoader(schedules, window)
+    return loader.rules(loader.people())
 
 
 def oncall_user_ids(schedules: ScheduleIds, instant: datetime) -> dict[int, int | None]:
     """Who is on call at `instant` in each schedule (None where nobody is).
 
+    Only the people of the layers that can answer are read: first, of each schedule, the
+    highest-priority layer on at `instant` (schedules.oncall.layers_on_at: none where an
+    override covers it); then, only for the schedules where that layer had nobody to give
+    (its place held by someone who may not serve), the people of the other layers on then.
+    Six queries, seven at most, however many schedules (a thousand schedules' every layer's
+    people were most of the time this took).
+
     A schedule whose rules cannot be computed (stored past schedules.limits) is logged and
     has nobody on call: it must not stop the page-out of a level (nor the intake that starts
     it) for every other schedule and person, and "nobody on call" is recorded on the incident
     and told to the team's managers, who can then repair it."""
-    rules = schedule_rules(schedules, window=(instant, instant + timedelta(microseconds=1)))
-    return {pk: _oncall_user_id(pk, rule, instant) for pk, rule in rules.items()}
+    loader = RulesLoader(schedules, window=(instant, instant + timedelta(microseconds=1)))
+    bare = loader.rules({})  # every layer, but nobody in them yet
+    top: dict[int, list[Layer]] = {}  # the first layer asked, if any
+    for pk, rules in bare.items():
+        with suppress(*UNCOMPUTABLE):  # asked in full below: oncall_at raises, and logs it
+            top[pk] = list(islice(layers_on_at(rules, instant), 1))
+    people = loader.people(of={layer.id for layers in top.values() for layer in layers})
+    found = {
+        pk: _oncall_user_id(
+            pk, loader.asking(rules, top[pk], people) if pk in top else rules, instant
+        )
+        for pk, rules in bare.items()
+    }
+    # Where the top layer's place is held by someone who may not serve: the layers below it.
+    again = {pk: list(layers_on_at(bare[pk], instant)) for pk in top if top[pk] and not found[pk]}
+    if lower := {layer.id for layers in again.values() for layer in layers[1:]}:
+        people |= loader.people(of=lower)
+        for pk, layers in again.items():
+            found[pk] = _oncall_user_id(pk, loader.asking(bare[pk], layers, people), instant)
+    return found
 
 
 def _oncall_user_id(schedule_id: int, rules: ScheduleRules, instant: datetime) -> int | None:

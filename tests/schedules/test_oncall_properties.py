@@ -36,6 +36,7 @@ from schedules.oncall import (
     final_shifts,
     gaps,
     layer_shifts,
+    layers_on_at,
     oncall_at,
 )
 
@@ -139,6 +140,10 @@ class RefLayer:
     def breakpoints(self) -> set[datetime]:
         edges = {self.layer.start, *self.handoffs, *(e for w in self.windows for e in w)}
         return edges | ({self.layer.end} if self.layer.end else set())
+
+
+def replace_people(layer: Layer, people: tuple[int, ...]) -> Layer:
+    return layer._replace(participants=people)
 
 
 def ref_zone(layer: Layer, rules: ScheduleRules) -> ZoneInfo:
@@ -382,6 +387,18 @@ def test_oncall_at_agrees_with_the_final_shift_containing_the_instant(
         assert ((found.user_id, found.source, found.ref) if found else None) == who_in(shifts, t)
         if found:
             assert (found.start, found.end) == (t, t + TINY)
+        # The layers it asks are enough to answer (a loader reads only their people).
+        asked = list(layers_on_at(rules, t))
+        assert oncall_at(ScheduleRules(rules.time_zone, tuple(asked), rules.overrides), t) == found
+        if found and found.source == OVERRIDE:
+            assert asked == []
+            continue
+        on = [  # the layers that would have someone at t, were anyone in them
+            layer
+            for layer in sorted(rules.layers, key=lambda layer: (-layer.priority, layer.id))
+            if layer_shifts(replace_people(layer, (1,)), ref_zone(layer, rules), t, t + TINY)
+        ]
+        assert asked == on
 
 
 @PROPERTY

@@ -113,15 +113,51 @@ def test_schedule_rules_take_the_same_queries_for_one_schedule_or_many(
 
 
 @pytest.mark.parametrize("count", [1, 20])
+@pytest.mark.parametrize(
+    ("later", "queries", "on_call"),
+    [
+        (timedelta(0), QUERIES - 1, "dan"),  # his override: no layer's people are read
+        (timedelta(hours=2), QUERIES, "bob"),  # 15:00 in Berlin: the top layer on is weekly
+    ],
+)
 def test_oncall_user_ids_take_the_same_queries_given_a_queryset(
-    count: int, busy_schedules: Callable[[int], list[int]], django_assert_num_queries: Any
+    count: int,
+    later: timedelta,
+    queries: int,
+    on_call: str,
+    people: list[Any],
+    busy_schedules: Callable[[int], list[int]],
+    django_assert_num_queries: Any,
 ) -> None:
     ids = busy_schedules(count)
 
-    with django_assert_num_queries(QUERIES):
-        found = oncall_user_ids(Schedule.objects.filter(pk__in=ids), NOW)
+    with django_assert_num_queries(queries):
+        found = oncall_user_ids(Schedule.objects.filter(pk__in=ids), NOW + later)
 
-    assert len(found) == count
+    who = {user.pk: user.username for user in people}
+    assert [who[user] for user in found.values() if user] == [on_call] * count
+
+
+def test_oncall_user_ids_read_the_lower_layers_people_only_where_the_top_one_has_nobody(
+    people: list[Any], django_assert_num_queries: Any
+) -> None:
+    """Schedule 1's top layer has, at 12:00, Carol's place, and Carol has left: Alice's lower
+    layer answers (a seventh query reads its people). Schedule 2's top layer answers."""
+    alice, bob, carol, _ = people
+    team = team_of(people)
+    carol.is_active = False
+    carol.save()
+    first = Schedule.objects.create(team=team, name="One", time_zone="UTC")
+    rotation(first, [carol], name="Top", priority=2)
+    rotation(first, [alice], name="Lower", priority=1)
+    second = Schedule.objects.create(team=team, name="Two", time_zone="UTC")
+    rotation(second, [bob], name="Top", priority=2)
+    rotation(second, [carol], name="Lower", priority=1)
+
+    with django_assert_num_queries(QUERIES + 1):
+        found = oncall_user_ids([first.pk, second.pk], NOW)
+
+    assert found == {first.pk: alice.pk, second.pk: bob.pk}
 
 
 def test_schedule_rules_read_every_field_the_pure_functions_need(people: list[Any]) -> None:
