@@ -10,13 +10,19 @@ class EscalationConfig(AppConfig):
 
     def ready(self) -> None:
         from escalation.models import EscalationPolicy
-        from schedules.access import register_move_guard, register_team_scoped
+        from schedules.access import (
+            register_delete_guard,
+            register_move_guard,
+            register_team_scoped,
+        )
         from schedules.models import Schedule
 
         register_team_scoped(EscalationPolicy, team_of=lambda policy: policy.team)
         # Who a level pages must be the policy's team's: its people, and its schedules.
         register_move_guard(Schedule, _schedule_paged_from_elsewhere)
         register_move_guard(EscalationPolicy, _policy_pages_outsiders)
+        # And a schedule a level pages through stays until the level lets it go.
+        register_delete_guard(Schedule, _levels_paging_through)
 
 
 def _schedule_paged_from_elsewhere(schedule: Any, team: Any) -> str | None:
@@ -36,6 +42,13 @@ def _schedule_paged_from_elsewhere(schedule: Any, team: Any) -> str | None:
             f"{', '.join(names)}. Take it off their levels first."
         )
     return None
+
+
+def _levels_paging_through(schedule: Any) -> list[Any]:
+    from escalation.models import EscalationLevel
+
+    levels = EscalationLevel.objects.filter(schedules=schedule).select_related("policy")
+    return list(levels.order_by("policy__name", "position"))
 
 
 def _policy_pages_outsiders(policy: Any, team: Any) -> str | None:

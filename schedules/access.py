@@ -34,8 +34,8 @@ from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models, transaction
-from django.db.models import QuerySet
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models import ProtectedError, QuerySet
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import Signal
 from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_group_obj_perms_model
@@ -56,6 +56,7 @@ REVOKE = "revoke"
 Dependants = Callable[[Any], Iterable[QuerySet[Any]]]
 # guard(obj, team): why obj (as stored) may not move to `team`, or None if nothing forbids it.
 MoveGuard = Callable[[Any, Team], str | None]
+DeleteGuard = Callable[[Any], list[models.Model]]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ team_permissions_changed = Signal()
 
 _REGISTRY: dict[type[models.Model], TeamScoped] = {}
 _MOVE_GUARDS: dict[type[models.Model], list[MoveGuard]] = defaultdict(list)
+_DELETE_GUARDS: dict[type[models.Model], list[DeleteGuard]] = defaultdict(list)
 _MOVED = "_team_scoped_moved"  # set on an instance between its pre_save and post_save
 
 
@@ -459,6 +461,34 @@ def move_refusal(obj: models.Model, team: Team | None) -> str | None:
         return None
     reasons = [reason for guard in _MOVE_GUARDS[model] if (reason := guard(stored, team))]
     return " ".join(reasons) or None
+
+
+# --- Deletions that are refused ---------------------------------------------------------------
+
+
+def register_delete_guard(model: type[models.Model], guard: DeleteGuard) -> None:
+    """Refuse to delete an object of `model` while `guard(obj)` gives objects that rely on it:
+    Django's PROTECT, for what a foreign key cannot say (a many-to-many's rows go with either
+    side, so deleting a schedule would silently take it off the escalation levels that page
+    through it).
+
+    Enforced on every deletion, by a pre_delete receiver that raises ProtectedError: the API
+    answers it with 409 and the names, and the admin lists the objects on its confirmation
+    page instead of deleting (schedules.admin_access.TeamScopedAdmin)."""
+    if guard not in _DELETE_GUARDS[model]:
+        _DELETE_GUARDS[model].append(guard)
+    pre_delete.connect(_refuse_guarded_delete, sender=model, dispatch_uid="delete-guard")
+
+
+def delete_blockers(obj: models.Model) -> list[models.Model]:
+    """What relies on `obj` so that it may not be deleted (register_delete_guard)."""
+    return [blocker for guard in _DELETE_GUARDS[type(obj)] for blocker in guard(obj)]
+
+
+def _refuse_guarded_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    if blockers := delete_blockers(instance):
+        names = ", ".join(str(blocker) for blocker in blockers[:5])
+        raise ProtectedError(f"{instance} is still used by: {names}.", set(blockers))
 
 
 # --- Checks -------------------------------------------------------------------------------

@@ -14,11 +14,14 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 from guardian.admin import ReinforcedGuardedModelAdminMixin
 from guardian.shortcuts import get_objects_for_user
 
 from schedules.access import (
     can,
+    delete_blockers,
     move_refusal,
     perm_name,
     registered_models,
@@ -152,6 +155,18 @@ class TeamScopedAdmin(  # type: ignore[misc]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, "delete", obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """What the delete page (and the delete action) would delete, with what relies on the
+        objects beyond foreign keys (schedules.access.register_delete_guard) as protected: the
+        page then lists them and deletes nothing."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for obj in objs:
+            protected += [
+                format_html("{}: {}", capfirst(blocker._meta.verbose_name), blocker)
+                for blocker in delete_blockers(obj)
+            ]
+        return deleted, counts, perms_needed, protected
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         limit_choices(request, db_field, kwargs)

@@ -168,9 +168,12 @@ class LayerTimesForm(forms.ModelForm):
 
     def reading_zone(self) -> str | None:
         if self.instance.pk is not None:
-            return self.instance.time_zone or None
-        posted = self.data.get(self.add_prefix("time_zone"), "") if self.is_bound else ""
-        return posted if posted in zone_names() else None
+            # A zone stored around validation that is not one reads as the page's: the page
+            # must open for the manager to choose a real one.
+            name = self.instance.time_zone
+        else:
+            name = self.data.get(self.add_prefix("time_zone"), "") if self.is_bound else ""
+        return name if name in zone_names() else None
 
 
 class SchedulePage(LocalTimes):
@@ -188,6 +191,8 @@ class SchedulePage(LocalTimes):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         name = self.page_zone(request, object_id)
+        if name not in zone_names():  # none yet, or stored around validation: not a zone
+            name = None
         request.__dict__[_ZONE] = name
         with timezone.override(zone(name or settings.TIME_ZONE)):
             response = super().changeform_view(  # type: ignore[misc]

@@ -64,7 +64,7 @@ from schedules.models import (
     Team,
     TeamMembership,
 )
-from schedules.oncall import ScheduleRules, gaps
+from schedules.oncall import UNCOMPUTABLE, ScheduleRules, gaps
 from schedules.selectors import oncall_user_ids, schedule_rules
 from schedules.timeline import (
     DAY_CHOICES,
@@ -91,12 +91,24 @@ ZONE_HELP = (
 # --- Gaps --------------------------------------------------------------------------------------
 
 
+def uncomputable_message(error: Exception) -> str:
+    return (
+        "This schedule's rules cannot be computed, so nobody is on call through it and its "
+        f"timeline cannot be drawn ({error}). They were stored past what the admin and the API "
+        "accept: correct its time zone, or its layers' time zones, turns and dates."
+    )
+
+
 def warn_about_gaps(request: HttpRequest, schedule: Schedule) -> None:
     """After a save: tell the manager when nobody will be on call in the next 28 days."""
     now = timezone.now()
     end = now + GAP_HORIZON
     rules = schedule_rules([schedule.pk], window=(now, end)).get(schedule.pk)
-    found = gaps(rules, now, end) if rules else []
+    try:
+        found = gaps(rules, now, end) if rules else []
+    except UNCOMPUTABLE as error:
+        messages.error(request, uncomputable_message(error))
+        return
     if not found:
         return
     listed = "; ".join(
@@ -256,7 +268,9 @@ class ScheduleAdmin(SchedulePage, TeamScopedAdmin):
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "time_zone":
             return forms.ChoiceField(
-                choices=zone_choices(),
+                # The blank first: a zone stored around validation must be chosen again, not
+                # silently replaced by the first of the list.
+                choices=[("", "---------"), *zone_choices()],
                 initial=db_field.default,
                 label="Time zone",
                 help_text=db_field.help_text + ZONE_HELP,
@@ -330,7 +344,10 @@ class ScheduleAdmin(SchedulePage, TeamScopedAdmin):
     ) -> HttpResponse:
         if obj is not None and obj.pk is not None:
             may_take = self.has_change_permission(request, obj) or takes_own_shifts(request, obj)
-            context["timeline"] = schedule_timeline(request, obj, may_take=may_take)
+            try:
+                context["timeline"] = schedule_timeline(request, obj, may_take=may_take)
+            except UNCOMPUTABLE as error:
+                context["timeline_error"] = uncomputable_message(error)
             context["day_choices"] = DAY_CHOICES
         return super().render_change_form(request, context, add, change, form_url, obj)
 

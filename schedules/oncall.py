@@ -252,17 +252,25 @@ def restriction_windows(
     ]
 
 
-@lru_cache(maxsize=4096)
 def _windows_starting(
     rules: tuple[RestrictionRule, ...], tz: ZoneInfo, first_day: date, last_day: date
 ) -> tuple[Window, ...]:
     """The rules' windows that start from first_day (less each rule's lookback) to last_day,
     merged and in order.
 
-    Remembered: they depend on nothing else, and schedules share their rules (weekdays
-    09:00-17:00 in a handful of zones), so who-is-on-call over every schedule computes them
-    once per rule set, zone and day instead of once per layer. Bounded, so a run of long
-    ranges in many zones evicts old entries rather than growing."""
+    Those of a day or two are remembered: they depend on nothing else, and schedules share
+    their rules (weekdays 09:00-17:00 in a handful of zones), so who-is-on-call over every
+    schedule computes them once per rule set, zone and day instead of once per layer. Longer
+    ranges (a timeline, a feed) are computed each time: kept, their windows would add up to
+    hundreds of megabytes in the cache."""
+    if last_day - first_day <= _REMEMBERED_DAYS:
+        return _remembered_windows(rules, tz, first_day, last_day)
+    return _windows_of_days(rules, tz, first_day, last_day)
+
+
+def _windows_of_days(
+    rules: tuple[RestrictionRule, ...], tz: ZoneInfo, first_day: date, last_day: date
+) -> tuple[Window, ...]:
     windows = [
         window
         for rule in rules
@@ -270,6 +278,11 @@ def _windows_starting(
         if (window := _window_on(rule, day, tz))
     ]
     return tuple(_merge(windows))
+
+
+# A few thousand small entries: rule sets x zones x the days asked about around now.
+_remembered_windows = lru_cache(maxsize=4096)(_windows_of_days)
+_REMEMBERED_DAYS = timedelta(days=2)
 
 
 def _lookback(rule: RestrictionRule) -> timedelta:

@@ -15,7 +15,6 @@ showing someone who will never be paged.
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, islice
 from operator import itemgetter
@@ -249,30 +248,40 @@ def oncall_user_ids(schedules: ScheduleIds, instant: datetime) -> dict[int, int 
     and told to the team's managers, who can then repair it."""
     loader = RulesLoader(schedules, window=(instant, instant + timedelta(microseconds=1)))
     bare = loader.rules({})  # every layer, but nobody in them yet
+    found: dict[int, int | None] = {}
     top: dict[int, list[Layer]] = {}  # the first layer asked, if any
     for pk, rules in bare.items():
-        with suppress(*UNCOMPUTABLE):  # asked in full below: oncall_at raises, and logs it
+        try:
             top[pk] = list(islice(layers_on_at(rules, instant), 1))
+        except UNCOMPUTABLE:
+            found[pk] = _unanswerable(pk)
     people = loader.people(of={layer.id for layers in top.values() for layer in layers})
-    found = {
-        pk: _oncall_user_id(
-            pk, loader.asking(rules, top[pk], people) if pk in top else rules, instant
-        )
-        for pk, rules in bare.items()
-    }
-    # Where the top layer's place is held by someone who may not serve: the layers below it.
-    again = {pk: list(layers_on_at(bare[pk], instant)) for pk in top if top[pk] and not found[pk]}
-    if lower := {layer.id for layers in again.values() for layer in layers[1:]}:
-        people |= loader.people(of=lower)
-        for pk, layers in again.items():
+    lower: dict[int, list[Layer]] = {}  # where the top layer's place has nobody who may serve
+    for pk, layers in top.items():
+        try:
+            shift = oncall_at(loader.asking(bare[pk], layers, people), instant)
+            if layers and shift is None and (below := list(layers_on_at(bare[pk], instant))[1:]):
+                lower[pk] = below
+        except UNCOMPUTABLE:
+            found[pk] = _unanswerable(pk)
+            continue
+        found[pk] = shift.user_id if shift else None
+    if wanted := {layer.id for layers in lower.values() for layer in layers}:
+        people |= loader.people(of=wanted)
+        for pk, layers in lower.items():
             found[pk] = _oncall_user_id(pk, loader.asking(bare[pk], layers, people), instant)
     return found
+
+
+def _unanswerable(schedule_id: int) -> int | None:
+    """In an `except UNCOMPUTABLE:` block: log why the schedule has nobody on call, nobody."""
+    logger.exception("Nobody on call in schedule %s: its rules cannot be computed", schedule_id)
+    return None
 
 
 def _oncall_user_id(schedule_id: int, rules: ScheduleRules, instant: datetime) -> int | None:
     try:
         shift = oncall_at(rules, instant)
     except UNCOMPUTABLE:
-        logger.exception("Nobody on call in schedule %s: its rules cannot be computed", schedule_id)
-        return None
+        return _unanswerable(schedule_id)
     return shift.user_id if shift else None

@@ -347,6 +347,32 @@ def test_a_schedule_escalation_levels_page_through_stays_with_its_team(people: P
     assert people.schedule.team == people.team
 
 
+def test_a_schedule_a_level_pages_through_is_not_deleted_and_the_page_names_the_level(
+    people: People,
+) -> None:
+    """Deleted, it would silently leave the level paging nobody."""
+    policy = EscalationPolicy.objects.create(team=people.team, name="Platform paging")
+    level = add_level(policy, [], timedelta(minutes=5))
+    level.schedules.add(people.schedule)
+    client = client_for(people.maria)
+    page = url("schedule_delete", people.schedule.pk)
+
+    shown = client.get(page).content.decode()
+    refused = client.post(page, {"post": "yes"})
+    selected = {"action": "delete_selected", "_selected_action": [people.schedule.pk]}
+    action = client.post(url("schedule_changelist"), selected | {"post": "yes"})
+
+    assert "would require deleting the following protected related objects" in shown
+    assert "Escalation level: Platform paging level 1" in shown
+    assert (refused.status_code, action.status_code) == (200, 200)
+    assert "Platform paging level 1" in action.content.decode()
+    assert Schedule.objects.filter(pk=people.schedule.pk).exists()
+    assert list(level.schedules.all()) == [people.schedule]
+    level.schedules.clear()  # let go of it: now it may go
+    assert client.post(page, {"post": "yes"}).status_code == 302
+    assert not Schedule.objects.filter(pk=people.schedule.pk).exists()
+
+
 def test_participants_are_offered_from_the_schedules_team_only(people: People) -> None:
     form = scrape(
         client_for(people.maria), url("rotation_change", people.rotation.pk), "rotation_form"
@@ -710,6 +736,41 @@ def test_a_layer_zone_must_be_an_iana_name(people: People) -> None:
     assert "Select a valid choice. Mars/Olympus_Mons is not one" in response.content.decode()
     people.rotation.refresh_from_db()
     assert people.rotation.time_zone == ""
+
+
+def test_a_layer_stored_with_a_zone_that_is_not_one_can_be_repaired(people: People) -> None:
+    Rotation.objects.filter(pk=people.rotation.pk).update(time_zone="Mars/Olympus_Mons")
+    client = client_for(people.maria)
+
+    for page in (
+        url("schedule_change", people.schedule.pk),
+        url("rotation_change", people.rotation.pk),
+    ):
+        assert client.get(page).status_code == 200
+    note = client.get(url("schedule_change", people.schedule.pk)).content.decode()
+    assert "This schedule&#x27;s rules cannot be computed" in note
+    page, data = schedule_page(client, people)
+    assert data["rotations-0-time_zone"] == ""  # offered: the schedule's
+    assert client.post(page, data).status_code == 302
+
+    people.rotation.refresh_from_db()
+    assert (people.rotation.time_zone, people.rotation.start) == ("", FIRST_HANDOFF)
+
+
+def test_a_schedule_stored_with_a_zone_that_is_not_one_must_be_given_one(people: People) -> None:
+    Schedule.objects.filter(pk=people.schedule.pk).update(time_zone="Mars/Olympus_Mons")
+    client = client_for(people.maria)
+
+    page, data = schedule_page(client, people)  # it opens, in the server's zone
+    untouched = client.post(page, data)
+    chosen = client.post(page, data | {"time_zone": BERLIN})
+
+    assert data["time_zone"] == ""  # not silently the first zone of the list
+    assert untouched.status_code == 200
+    assert "This field is required." in untouched.content.decode()
+    assert chosen.status_code == 302
+    people.schedule.refresh_from_db()
+    assert people.schedule.time_zone == BERLIN
 
 
 def test_the_layers_page_is_in_its_own_zone_and_says_so(people: People) -> None:

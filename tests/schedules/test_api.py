@@ -11,12 +11,14 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import ProtectedError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.schemas.openapi import SchemaGenerator
 
+from escalation.models import EscalationPolicy
 from incidents.models import AuditEntry
 from schedules.access import AUDITORS_GROUP, role_group
 from schedules.models import (
@@ -29,7 +31,7 @@ from schedules.models import (
     Team,
     TeamMembership,
 )
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, UserFactory, add_level
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +181,22 @@ def test_responders_read_their_teams_schedules_only(crew: Crew) -> None:
 
     assert [row["name"] for row in listed] == ["Primary"]
     assert get(crew.alice, f"/api/v1/schedules/{crew.other_schedule.pk}/").status_code == 404
+
+
+def test_a_schedule_a_level_pages_through_is_not_deleted(crew: Crew) -> None:
+    policy = EscalationPolicy.objects.create(team=crew.team, name="Platform paging")
+    add_level(policy, [], timedelta(minutes=5)).schedules.add(crew.schedule)
+
+    response = call("DELETE", crew.manager, f"/api/v1/schedules/{crew.schedule.pk}/")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "Still in use by: Platform paging level 1. Remove those first."
+    )
+    assert Schedule.objects.filter(pk=crew.schedule.pk).exists()
+    with pytest.raises(ProtectedError), transaction.atomic():  # and however it is deleted
+        Schedule.objects.filter(pk=crew.schedule.pk).delete()
+    assert Schedule.objects.filter(pk=crew.schedule.pk).exists()
 
 
 # --- Rotations ------------------------------------------------------------------------------

@@ -350,3 +350,43 @@ def test_membership_is_of_the_schedules_own_team(people: list[Any]) -> None:
     assert rules[schedule.pk].layers[0].participants == (None, alice.pk)
     assert rules[schedule.pk].overrides == ()
     assert rules[theirs_schedule.pk].layers[0].participants == (None, bob.pk)
+
+
+def test_a_lower_layer_that_cannot_be_computed_costs_only_its_own_schedule(
+    people: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Carol (who left) holds the top layer's place, so the lower one is asked, and its
+    stored zone is not one: that schedule has nobody, logged once; the others answer."""
+    alice, _, carol, _ = people
+    team = team_of(people)
+    carol.is_active = False
+    carol.save()
+    broken = Schedule.objects.create(team=team, name="Broken", time_zone="UTC")
+    rotation(broken, [carol], name="Top", priority=2)
+    low = rotation(broken, [alice], name="Low", priority=1)
+    Rotation.objects.filter(pk=low.pk).update(time_zone="Mars/Olympus")
+    sound = Schedule.objects.create(team=team, name="Sound", time_zone="UTC")
+    rotation(sound, [alice])
+    caplog.set_level("ERROR", logger="schedules.selectors")
+
+    found = oncall_user_ids([broken.pk, sound.pk], NOW)
+
+    assert found == {broken.pk: None, sound.pk: alice.pk}
+    [record] = caplog.records
+    assert f"schedule {broken.pk}" in record.getMessage()
+
+
+def test_a_top_layer_that_cannot_be_computed_is_logged_once(
+    people: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob, *_ = people
+    schedule = Schedule.objects.create(team=team_of(people), name="S", time_zone="UTC")
+    top = rotation(schedule, [alice], name="Top", priority=2)
+    rotation(schedule, [bob], name="Low", priority=1)
+    Rotation.objects.filter(pk=top.pk).update(turn_length=1_000_000, turn_unit=WEEKS)
+    caplog.set_level("ERROR", logger="schedules.selectors")
+
+    found = oncall_user_ids([schedule.pk], NOW)
+
+    assert found == {schedule.pk: None}
+    assert len(caplog.records) == 1

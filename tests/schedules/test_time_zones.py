@@ -63,9 +63,14 @@ def test_the_zone_directory_is_read_once(counted_reads: mock.MagicMock) -> None:
 def test_the_admin_offers_exactly_the_zones_the_model_accepts(team: Team) -> None:
     maria = member(team, "maria", Role.MANAGER)
 
-    options = scrape(client_for(maria), url("schedule_add"), "schedule_form").options
+    form = scrape(client_for(maria), url("schedule_add"), "schedule_form")
 
-    assert set(options["time_zone"]) == time_zone_names()
+    # The blank first: a zone stored around validation is chosen again, not the list's first.
+    blank, *zones = form.options["time_zone"]
+    assert (blank, set(zones)) == ("", time_zone_names())
+    assert form.data["time_zone"] == "UTC"  # a new schedule's default
+    layer_blank, *layer_zones = form.options["rotations-__prefix__-time_zone"]
+    assert (layer_blank, set(layer_zones)) == ("", time_zone_names())  # "": the schedule's
 
 
 @pytest.mark.parametrize("name", SERVER_ALIASES)
