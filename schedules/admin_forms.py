@@ -344,6 +344,10 @@ def team_people_named(team: Team, usernames: Sequence[str]) -> list[Any]:
     return [found[name] for name in usernames]
 
 
+# A layer's own fields, as its row on the schedule page and its own page show them.
+LAYER_FIELDS = ["name", "priority", "start", "end", "turn_length", "turn_unit", "time_zone"]
+
+
 class RotationPeopleForm(LayerTimesForm):
     """A layer on its schedule's page, its participants typed in turn order: the admin cannot
     nest the rotation page's participants inline in the schedule's. Checked against the team
@@ -354,7 +358,7 @@ class RotationPeopleForm(LayerTimesForm):
 
     class Meta:
         model = Rotation
-        fields = ["name", "priority", "start", "end", "turn_length", "turn_unit", "time_zone"]
+        fields = LAYER_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

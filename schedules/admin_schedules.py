@@ -35,6 +35,7 @@ from schedules.admin_access import (
     request_can,
 )
 from schedules.admin_forms import (
+    LAYER_FIELDS,
     LAYER_ZONE,
     LayerLocalTimes,
     LayerTimesForm,
@@ -186,16 +187,7 @@ class RotationInline(LayerLocalTimes, ParentScopedInline, admin.TabularInline):
     rows, are on the layer's own page."""
 
     model = Rotation
-    fields = [
-        "name",
-        "priority",
-        "start",
-        "end",
-        "turn_length",
-        "turn_unit",
-        "time_zone",
-        "people",
-    ]
+    fields = [*LAYER_FIELDS, "people"]
     extra = 0
     show_change_link = True
     verbose_name_plural = "layers (rotations): the highest priority that has someone wins"
@@ -507,16 +499,7 @@ class RotationAdmin(LayerLocalTimes, ScheduleChildAdmin):
     list_display = ["name", "schedule_link", "priority", "starts", "zone", "turn", "people"]
     list_select_related = ["schedule"]
     search_fields = ["name", "schedule__name"]
-    fields = [
-        "schedule",
-        "name",
-        "priority",
-        "start",
-        "end",
-        "turn_length",
-        "turn_unit",
-        "time_zone",
-    ]
+    fields = ["schedule", *LAYER_FIELDS]
     inlines = [ParticipantInline, RestrictionInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Rotation]:

@@ -41,6 +41,14 @@ def submit(page: Any, button: str) -> None:
         page.click(f"input[name={button}]")
 
 
+def log_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+
+
 def fill_local(page: Any, field: str, day: date, clock: str) -> None:
     page.fill(f"#id_{field}_0", day.isoformat())
     page.fill(f"#id_{field}_1", clock)
@@ -58,11 +66,7 @@ def test_a_manager_builds_a_weekly_rotation_with_an_override_and_reads_the_timel
     day = first_day()
     page.set_default_timeout(10_000)
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "maria")
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
+    log_in(page, live_server, "maria")
 
     # All on the schedule's add page: the schedule, its weekly layer of three people starting
     # at 09:00 Berlin time on the first day, and Carol covering the third day.
@@ -123,12 +127,7 @@ def test_a_manager_builds_a_follow_the_sun_schedule_and_sees_each_region_keep_it
     page.set_default_timeout(10_000)
 
     with time_machine.travel(follow_the_sun.utc(2027, 3, 13, 0, 30), tick=True):
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", "maria")
-        page.fill("#id_password", PASSWORD)
-        with page.expect_navigation():
-            page.click("input[type=submit]")
-
+        log_in(page, live_server, "maria")
         page.goto(f"{live_server.url}/admin/schedules/schedule/add/")
         page.select_option("#id_team", label="Global SRE")
         page.fill("#id_name", follow_the_sun.NAME)
