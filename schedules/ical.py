@@ -25,9 +25,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from icalendar import Calendar, Event, vDuration
 
-from schedules.models import Override, RotationParticipant, Schedule
+from schedules.models import Schedule
 from schedules.oncall import ScheduleRules, Shift
-from schedules.selectors import schedule_rules
+from schedules.selectors import schedule_rules, schedules_of
 from schedules.stretches import REACH, whole_shifts
 
 FEED_PAST = timedelta(days=30)
@@ -69,7 +69,7 @@ def person_calendar(user: Any, *, now: datetime) -> bytes:
     """The feed of one person: their stretches in every schedule they appear in."""
     window = feed_window(now)
     schedules = dict(
-        Schedule.objects.filter(pk__in=schedules_of(user, window)).values_list("pk", "name")
+        Schedule.objects.filter(pk__in=schedules_of([user.pk], window)).values_list("pk", "name")
     )
     name = display_name(user)
     events = [
@@ -80,15 +80,6 @@ def person_calendar(user: Any, *, now: datetime) -> bytes:
     ]
     events.sort(key=lambda event: (event.shift.start, event.schedule_id))
     return render(f"{name}: on call", events, now=now)
-
-
-def schedules_of(user: Any, window: tuple[datetime, datetime]) -> set[int]:
-    """The schedules where `user` takes turns, or covers an override meeting the window."""
-    turns = RotationParticipant.objects.filter(user=user).values_list(
-        "rotation__schedule_id", flat=True
-    )
-    covers = Override.objects.filter(user=user, start__lt=window[1], end__gt=window[0])
-    return set(turns) | set(covers.values_list("schedule_id", flat=True))
 
 
 def _rules(schedule_ids: list[int], window: tuple[datetime, datetime]) -> dict[int, ScheduleRules]:

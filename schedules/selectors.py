@@ -224,6 +224,16 @@ class RulesLoader:
         }
 
 
+def schedules_of(user_ids: Collection[int], window: tuple[datetime, datetime]) -> set[int]:
+    """The schedules where any of these people take turns, or cover an override meeting the
+    window (a person's calendar feed, shift reminders)."""
+    turns = RotationParticipant.objects.filter(user_id__in=user_ids).values_list(
+        "rotation__schedule_id", flat=True
+    )
+    covers = Override.objects.filter(user_id__in=user_ids, start__lt=window[1], end__gt=window[0])
+    return set(turns) | set(covers.values_list("schedule_id", flat=True))
+
+
 def schedule_rules(
     schedules: ScheduleIds, *, window: tuple[datetime, datetime] | None = None
 ) -> dict[int, ScheduleRules]:

@@ -25,9 +25,9 @@ from django.utils import timezone
 from escalation.contact import notice_points
 from incidents.models import Notification
 from incidents.services.scheduling import schedule_delivery
-from schedules.models import Override, PersonSettings, RotationParticipant
+from schedules.models import PersonSettings
 from schedules.oncall import final_shifts
-from schedules.selectors import schedule_rules
+from schedules.selectors import schedule_rules, schedules_of
 from schedules.stretches import stretches
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def due_shift_notices(wanted: dict[int, tuple[bool, bool]], now: datetime) -> li
     """
     lead = _lead()
     window = (now - END_NOTICE_GRACE, now + lead)
-    rules = schedule_rules(_schedules_of(list(wanted), window), window=window)
+    rules = schedule_rules(schedules_of(wanted, window), window=window)
     notices = []
     for schedule_id, rule in rules.items():
         try:
@@ -102,16 +102,6 @@ def due_shift_notices(wanted: dict[int, tuple[bool, bool]], now: datetime) -> li
                     ShiftNotice(Purpose.SHIFT_END, schedule_id, stretch.user_id, stretch.end)
                 )
     return notices
-
-
-def _schedules_of(user_ids: list[int], window: tuple[datetime, datetime]) -> set[int]:
-    in_rotations = RotationParticipant.objects.filter(user_id__in=user_ids).values_list(
-        "rotation__schedule_id", flat=True
-    )
-    in_overrides = Override.objects.filter(
-        user_id__in=user_ids, start__lt=window[1], end__gt=window[0]
-    ).values_list("schedule_id", flat=True)
-    return set(in_rotations) | set(in_overrides)
 
 
 def _queue(notices: list[ShiftNotice], now: datetime) -> int:
