@@ -17,7 +17,7 @@ The final schedule at an instant: the most recently created override covering it
 highest-priority layer that has someone then, else nobody (a gap).
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -357,7 +357,8 @@ def _within(turns: list[Shift], windows: list[Window]) -> Iterator[Shift]:
 # --- The final schedule ---------------------------------------------------------------------
 
 
-def _by_priority(layers: Iterable[Layer]) -> list[Layer]:
+def by_priority(layers: Iterable[Layer]) -> list[Layer]:
+    """Highest priority first; of equal priorities, the older layer (the lower id)."""
     return sorted(layers, key=lambda layer: (-layer.priority, layer.id))
 
 
@@ -370,8 +371,7 @@ def final_shifts(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Shift
     if t2 <= t1:
         return []
     by_layer = [
-        layer_shifts(layer, layer_zone(layer, rules), t1, t2)
-        for layer in _by_priority(rules.layers)
+        layer_shifts(layer, layer_zone(layer, rules), t1, t2) for layer in by_priority(rules.layers)
     ]
     overrides = [o for o in rules.overrides if o.start < t2 and o.end > t1]
     cuts = {t1, t2}
@@ -428,19 +428,26 @@ class _LiveOverrides:
         return self._ranked[-self._heap[0]] if self._heap else None
 
 
-def _join(pieces: Iterable[Shift]) -> list[Shift]:
+def join_touching(shifts: Iterable[Shift], key: Callable[[Shift], object]) -> list[Shift]:
+    """Consecutive shifts that touch and have the same `key` joined into one, which keeps the
+    first one's source and ref."""
     joined: list[Shift] = []
-    for piece in pieces:
+    for shift in shifts:
         last = joined[-1] if joined else None
-        if (
-            last
-            and last.end == piece.start
-            and (last.user_id, last.source, last.ref) == (piece.user_id, piece.source, piece.ref)
-        ):
-            joined[-1] = Shift(last.start, piece.end, last.user_id, last.source, last.ref)
+        if last and last.end == shift.start and key(last) == key(shift):
+            joined[-1] = Shift(last.start, shift.end, last.user_id, last.source, last.ref)
         else:
-            joined.append(piece)
+            joined.append(shift)
     return joined
+
+
+def _same_rule(shift: Shift) -> tuple[int, str, int]:
+    """A final shift is one person by one rule: the same person by another rule is another."""
+    return shift.user_id, shift.source, shift.ref
+
+
+def _join(pieces: Iterable[Shift]) -> list[Shift]:
+    return join_touching(pieces, _same_rule)
 
 
 def oncall_at(rules: ScheduleRules, instant: datetime) -> Shift | None:
@@ -453,7 +460,7 @@ def oncall_at(rules: ScheduleRules, instant: datetime) -> Shift | None:
     end = instant + _TINY
     if override := _newest_override_at(rules, instant):
         return Shift(instant, end, override.user_id, OVERRIDE, override.id)
-    for layer in _by_priority(rules.layers):
+    for layer in by_priority(rules.layers):
         tz = layer_zone(layer, rules)
         local = instant.astimezone(tz)
         if layer.participants and _layer_on(layer, tz, instant, local):
@@ -471,7 +478,7 @@ def layers_on_at(rules: ScheduleRules, instant: datetime) -> Iterator[Layer]:
     first one's. Lazily: the layers after the first are rarely wanted."""
     if _newest_override_at(rules, instant):
         return
-    for layer in _by_priority(rules.layers):
+    for layer in by_priority(rules.layers):
         tz = layer_zone(layer, rules)
         if _layer_on(layer, tz, instant, instant.astimezone(tz)):
             yield layer

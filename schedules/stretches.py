@@ -15,8 +15,9 @@ Pure functions, UTC in and out, like schedules.oncall.
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 
-from schedules.oncall import ScheduleRules, Shift, final_shifts
+from schedules.oncall import ScheduleRules, Shift, final_shifts, join_touching
 
 TINY = timedelta(microseconds=1)
 # Beyond this a shift is shown as starting (or ending) at the edge of the reach: a layer with
@@ -29,14 +30,7 @@ Joiner = Callable[[list[Shift]], list[Shift]]
 
 def stretches(shifts: Iterable[Shift]) -> list[Shift]:
     """Back-to-back shifts of the same person joined into one (source and ref of the first)."""
-    joined: list[Shift] = []
-    for shift in shifts:
-        last = joined[-1] if joined else None
-        if last and last.end == shift.start and last.user_id == shift.user_id:
-            joined[-1] = replace(last, end=shift.end)
-        else:
-            joined.append(shift)
-    return joined
+    return join_touching(shifts, attrgetter("user_id"))
 
 
 def _as_is(shifts: list[Shift]) -> list[Shift]:

@@ -18,6 +18,7 @@ from schedules.oncall import (
     ScheduleRules,
     Shift,
     Window,
+    by_priority,
     final_shifts,
     layer_shifts,
     layer_zone,
@@ -256,7 +257,7 @@ def build_timeline(
     """The rows, ticks and now marker of [start, end). Final segments that are not over yet
     link to `take` for the part from now on. Each person has a colour of their own."""
     tz = zone(rules.time_zone)  # the axis; each layer's shifts are computed in its own
-    layers = sorted(rules.layers, key=lambda layer: (-layer.priority, layer.id))
+    layers = by_priority(rules.layers)
     layer_rows = [layer_shifts(layer, layer_zone(layer, rules), start, end) for layer in layers]
     final = final_shifts(rules, start, end)
     colours = assign_colours(first_appearances([final, *layer_rows]))
