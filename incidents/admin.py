@@ -18,6 +18,7 @@ from django_rq.models import Dashboard
 from escalation.contact import row_address, with_whole_address
 from incidents import services
 from incidents.admin_forms import IncidentActionForm, NoteForm, ReassignForm, ResolveForm
+from incidents.audit import token_admin
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
 from schedules.access import can, perm_name, visible
 from schedules.admin_access import (
@@ -534,3 +535,5 @@ def _operators_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 if admin.site.is_registered(Dashboard):
     admin.site.unregister(Dashboard)
     admin.site.register(Dashboard, OperatorsQueueAdmin)
+# API tokens, without their keys in the admin's own log.
+token_admin.register(admin.site)

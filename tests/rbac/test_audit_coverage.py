@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from auditlog.registry import auditlog
 from django.apps import apps
+from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
@@ -182,6 +183,13 @@ def test_tokens_added_and_deleted_in_the_admin_are_recorded_without_their_key(
     assert {e.actor_label for e in entries} == {"root"}
     assert {e.object_pk for e in entries} == {token_reference(key)}
     assert_nowhere_in_the_log(key)
+    # Nor in Django's own admin log ("Recent actions"), which names objects by their text.
+    logged = LogEntry.objects.filter(content_type__model="tokenproxy").order_by("pk")
+    assert [(e.action_flag, e.object_repr) for e in logged] == [
+        (ADDITION, "API token of tom"),
+        (DELETION, "API token of tom"),
+    ]
+    assert not LogEntry.objects.filter(object_repr__contains=key).exists()
 
 
 def test_deleting_a_person_writes_none_of_their_secrets_to_the_log(world: World) -> None:
