@@ -20,6 +20,7 @@ from django.views.decorators.http import require_safe
 
 from schedules import ical
 from schedules.models import PersonSettings, Schedule, new_feed_token
+from schedules.oncall import UNCOMPUTABLE
 
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -59,7 +60,13 @@ def rotate_feed_token(owner: Schedule | PersonSettings) -> None:
 @require_safe
 def schedule_feed(request: HttpRequest, token: str) -> HttpResponse:
     schedule = get_object_or_404(Schedule, feed_token=token)
-    return calendar_response(ical.schedule_calendar(schedule, now=timezone.now()))
+    try:
+        body = ical.schedule_calendar(schedule, now=timezone.now())
+    except UNCOMPUTABLE as error:
+        # The schedule's state, not a server error; calendar apps keep what they had.
+        message = f"The rules of {schedule} cannot be computed ({error}): ask its managers."
+        return HttpResponse(message, status=409, content_type="text/plain; charset=utf-8")
+    return calendar_response(body)
 
 
 @require_safe

@@ -15,6 +15,7 @@ person (their shifts in every schedule they appear in).
   should not fill up with every shift of the team.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,10 +27,11 @@ from django.contrib.auth import get_user_model
 from icalendar import Calendar, Event, vDuration
 
 from schedules.models import Schedule
-from schedules.oncall import ScheduleRules, Shift
+from schedules.oncall import UNCOMPUTABLE, ScheduleRules, Shift
 from schedules.selectors import schedule_rules, schedules_of
 from schedules.stretches import REACH, whole_shifts
 
+logger = logging.getLogger(__name__)
 FEED_PAST = timedelta(days=30)
 FEED_AHEAD = timedelta(days=90)
 # How often clients are asked to fetch again (RFC 7986; many use their own interval anyway).
@@ -75,11 +77,23 @@ def person_calendar(user: Any, *, now: datetime) -> bytes:
     events = [
         FeedEvent(PERSON_FEED, schedule_id, schedules[schedule_id], name, shift)
         for schedule_id, rules in _rules(list(schedules), window).items()
-        for shift in whole_shifts(rules, *window, by_person=True)
+        for shift in _stretches_or_none(schedule_id, rules, window)
         if shift.user_id == user.pk
     ]
     events.sort(key=lambda event: (event.shift.start, event.schedule_id))
     return render(f"{name}: on call", events, now=now)
+
+
+def _stretches_or_none(
+    schedule_id: int, rules: ScheduleRules, window: tuple[datetime, datetime]
+) -> list[Shift]:
+    """A person's feed goes on without a schedule whose rules cannot be computed (logged): one
+    bad schedule must not empty their calendar of every other."""
+    try:
+        return whole_shifts(rules, *window, by_person=True)
+    except UNCOMPUTABLE:
+        logger.exception("Schedule %s left out of a feed: it cannot be computed", schedule_id)
+        return []
 
 
 def _rules(schedule_ids: list[int], window: tuple[datetime, datetime]) -> dict[int, ScheduleRules]:

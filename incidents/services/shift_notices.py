@@ -26,7 +26,7 @@ from escalation.contact import notice_points
 from incidents.models import Notification
 from incidents.services.scheduling import schedule_delivery
 from schedules.models import PersonSettings
-from schedules.oncall import final_shifts
+from schedules.oncall import UNCOMPUTABLE, final_shifts
 from schedules.selectors import schedule_rules, schedules_of
 from schedules.stretches import stretches
 
@@ -86,7 +86,7 @@ def due_shift_notices(wanted: dict[int, tuple[bool, bool]], now: datetime) -> li
     for schedule_id, rule in rules.items():
         try:
             shifts = final_shifts(rule, *window)
-        except (OverflowError, ValueError):
+        except UNCOMPUTABLE:
             # One schedule whose rules cannot be computed must not silence everyone else's
             # notices (nor the rest of the reconciler pass this runs in).
             logger.exception("Shift notices skipped for schedule %s", schedule_id)

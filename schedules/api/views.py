@@ -1,12 +1,13 @@
-from collections.abc import Collection, Iterable, Mapping
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
-from rest_framework import mixins, permissions, serializers
+from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.openapi import AutoSchema
@@ -29,11 +30,13 @@ from schedules.api.serializers import (
 )
 from schedules.feeds import person_settings, rotate_feed_token
 from schedules.models import Override, PersonSettings, Rotation, Schedule, Team
-from schedules.oncall import ScheduleRules, Shift, final_shifts, gaps
+from schedules.oncall import UNCOMPUTABLE, ScheduleRules, Shift, final_shifts, gaps
 from schedules.selectors import schedule_rules
 from schedules.stretches import REACH, shift_at
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 SerializerClass = type[serializers.BaseSerializer]  # type: ignore[type-arg]
 
 
@@ -128,6 +131,34 @@ def present_shifts(shifts: Iterable[Shift | None]) -> list[dict[str, Any] | None
     ]
 
 
+class Uncomputable(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "uncomputable"
+
+
+def computed(schedule: Schedule, compute: Callable[[], T]) -> T:
+    """`compute()`, or a 409 saying why not: rules stored past schedules.limits (around
+    validation, or before the limits) cannot be computed, and that is the schedule's state,
+    not a server error."""
+    try:
+        return compute()
+    except UNCOMPUTABLE as error:
+        raise Uncomputable(
+            f"The rules of schedule {schedule.pk} ({schedule}) cannot be computed ({error}): "
+            "correct its time zone, or its layers' time zones, turns and dates."
+        ) from error
+
+
+def shift_or_nobody(schedule: Schedule, rules: ScheduleRules, at: datetime) -> Shift | None:
+    """The shift at `at`; nobody where the rules cannot be computed, as escalation has it
+    (schedules.selectors.oncall_user_ids), logged, so that one schedule cannot fail a list."""
+    try:
+        return shift_at(rules, at)
+    except UNCOMPUTABLE:
+        logger.exception("Nobody on call in schedule %s: its rules cannot be computed", schedule.pk)
+        return None
+
+
 def rules_around(schedule_ids: list[int], at: datetime) -> dict[int, ScheduleRules]:
     # Overrides as far out as shift_at may look for the real edges of the shift at `at`.
     return schedule_rules(schedule_ids, window=(at - REACH, at + REACH))
@@ -187,7 +218,8 @@ class ScheduleViewSet(TeamScopedModelViewSet):
         """Who is on call at `at` (default now), with the shift's real start and end."""
         schedule = self.get_object()
         at = read_query(InstantQuerySerializer, request)["at"]
-        [shift] = present_shifts([shift_at(rules_around([schedule.pk], at)[schedule.pk], at)])
+        rules = rules_around([schedule.pk], at)[schedule.pk]
+        [shift] = present_shifts([computed(schedule, lambda: shift_at(rules, at))])
         return Response(OnCallSerializer({"schedule": schedule, "at": at, "shift": shift}).data)
 
     @action(detail=False, methods=["get"], url_path="oncall")
@@ -196,7 +228,7 @@ class ScheduleViewSet(TeamScopedModelViewSet):
         at = read_query(InstantQuerySerializer, request)["at"]
         page: list[Schedule] = self.paginate_queryset(self.get_queryset())  # type: ignore[assignment]
         rules = rules_around([schedule.pk for schedule in page], at)
-        shifts = present_shifts(shift_at(rules[schedule.pk], at) for schedule in page)
+        shifts = present_shifts(shift_or_nobody(one, rules[one.pk], at) for one in page)
         answers = [
             {"schedule": schedule, "at": at, "shift": shift}
             for schedule, shift in zip(page, shifts, strict=True)
@@ -207,7 +239,7 @@ class ScheduleViewSet(TeamScopedModelViewSet):
     def shifts(self, request: Request, pk: str | None = None) -> Response:
         """The final shifts from `start` to `end`, cut at both."""
         schedule, (start, end), rules = self._in_range(request)
-        shifts = present_shifts(final_shifts(rules, start, end))
+        shifts = present_shifts(computed(schedule, lambda: final_shifts(rules, start, end)))
         answer = {"schedule": schedule, "start": start, "end": end, "shifts": shifts}
         return Response(ShiftsSerializer(answer).data)
 
@@ -215,7 +247,8 @@ class ScheduleViewSet(TeamScopedModelViewSet):
     def gaps(self, request: Request, pk: str | None = None) -> Response:
         """When nobody is on call between `start` and `end`."""
         schedule, (start, end), rules = self._in_range(request)
-        answer = {"schedule": schedule, "start": start, "end": end, "gaps": gaps(rules, start, end)}
+        found = computed(schedule, lambda: gaps(rules, start, end))
+        answer = {"schedule": schedule, "start": start, "end": end, "gaps": found}
         return Response(GapsSerializer(answer).data)
 
     def _in_range(self, request: Request) -> tuple[Schedule, tuple[datetime, datetime], Any]:

@@ -150,15 +150,23 @@ def test_the_start_notice_is_sent_in_the_schedules_local_time(
     assert notice.status == Notification.Status.SENT
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"turn_length": 2_000_000_000},  # turns this long overflow the date arithmetic
+        {"time_zone": "Mars/Olympus"},  # a zone that is not one
+    ],
+)
 def test_a_schedule_that_cannot_be_computed_does_not_silence_the_others(
-    people: dict[str, Any], time_machine: Any
+    people: dict[str, Any], time_machine: Any, stored: dict[str, Any]
 ) -> None:
     broken = Schedule.objects.create(team=people["schedule"].team, name="Broken")
     rotation = Rotation.objects.create(schedule=broken, name="huge", start=START)
     RotationParticipant.objects.create(rotation=rotation, user=people["ann"], position=0)
-    # Written past validation, as an old row or a bad import could be: turns this long
-    # overflow the date arithmetic.
-    Rotation.objects.filter(pk=rotation.pk).update(turn_length=2_000_000_000)
+    # Ben takes turns in it too, so that his notices compute it.
+    RotationParticipant.objects.create(rotation=rotation, user=people["ben"], position=1)
+    # Written past validation, as an old row or a bad import could be.
+    Rotation.objects.filter(pk=rotation.pk).update(**stored)
     wants(people["ben"], end=False)
     time_machine.move_to(START + WEEK - LEAD / 3, tick=False)
 

@@ -14,7 +14,14 @@ from django.test import Client
 
 from incidents.models import Alert, IncidentEvent, Notification
 from schedules.limits import RANGE_MESSAGE, max_turn_length
-from schedules.models import Override, Rotation, RotationParticipant, Schedule, Team
+from schedules.models import (
+    Override,
+    PersonSettings,
+    Rotation,
+    RotationParticipant,
+    Schedule,
+    Team,
+)
 from schedules.selectors import oncall_user_ids
 from tests.conftest import Setup
 from tests.factories import TeamFactory
@@ -27,7 +34,7 @@ from tests.schedules.test_admin import (
     url,
     weekly_rotation,
 )
-from tests.schedules.test_api import call
+from tests.schedules.test_api import call, get
 
 pytestmark = pytest.mark.django_db
 
@@ -273,6 +280,51 @@ def test_a_schedule_stored_with_a_zone_that_does_not_exist_has_nobody_on_call(
 
     assert oncall_user_ids([rotation.schedule_id], NOW) == {rotation.schedule_id: None}
     assert len(caplog.records) == 1
+
+
+def test_the_api_answers_409_for_a_schedule_that_cannot_be_computed_and_lists_it_as_nobody(
+    rotation: Rotation, team: Team, maria: Any
+) -> None:
+    sound = Schedule.objects.create(team=team, name="Sound", time_zone=BERLIN)
+    weekly_rotation(sound, [member(team, "carol")], FIRST_HANDOFF)
+    Rotation.objects.filter(pk=rotation.pk).update(time_zone="Mars/Olympus")
+    base = f"/api/v1/schedules/{rotation.schedule_id}"
+    window = {"start": "2030-01-07T00:00:00Z", "end": "2030-01-14T00:00:00Z"}
+
+    answers = [
+        get(maria, f"{base}/oncall/"),
+        get(maria, f"{base}/shifts/", **window),
+        get(maria, f"{base}/gaps/", **window),
+    ]
+    everywhere = get(maria, "/api/v1/schedules/oncall/").json()["results"]
+
+    for response in answers:
+        assert response.status_code == 409
+        assert "cannot be computed" in response.json()["detail"]
+        assert "Mars/Olympus" in response.json()["detail"]
+    by_schedule = {row["schedule"]["id"]: row["shift"] for row in everywhere}
+    assert by_schedule[rotation.schedule_id] is None
+    assert by_schedule[sound.pk]["user"]["username"] == "carol"
+
+
+def test_a_feed_of_a_schedule_that_cannot_be_computed_says_why_and_a_persons_goes_on(
+    rotation: Rotation, team: Team
+) -> None:
+    alice = rotation.participants.get(position=0).user
+    sound = Schedule.objects.create(team=team, name="Sound", time_zone=BERLIN)
+    weekly_rotation(sound, [alice], FIRST_HANDOFF)
+    Rotation.objects.filter(pk=rotation.pk).update(time_zone="Mars/Olympus")
+    broken = Schedule.objects.get(pk=rotation.schedule_id)
+    person = PersonSettings.objects.create(user=alice)
+
+    schedule_feed = Client().get(f"/calendars/schedules/{broken.feed_token}.ics")
+    person_feed = Client().get(f"/calendars/people/{person.feed_token}.ics")
+
+    assert schedule_feed.status_code == 409
+    assert "cannot be computed" in schedule_feed.content.decode()
+    assert person_feed.status_code == 200
+    assert b"SUMMARY:On call: alice (Sound)" in person_feed.content
+    assert b"Platform primary" not in person_feed.content
 
 
 @pytest.fixture
