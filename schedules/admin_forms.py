@@ -95,8 +95,10 @@ def local_help(db_field: models.Field, request: HttpRequest) -> str:
 def layer_local_help(db_field: models.Field, request: HttpRequest) -> str:
     name = request.__dict__.get(_ZONE)
     schedules = f"the schedule's, {name}" if name else "the schedule's"
-    return f"{db_field.help_text} Local time in the layer's time zone ({schedules}, when the "
-    "layer names none).".strip()
+    return (
+        f"{db_field.help_text} Local time in the layer's time zone ({schedules}, when the "
+        "layer names none)."
+    ).strip()
 
 
 class LocalTimes:
@@ -345,7 +347,8 @@ def team_people_named(team: Team, usernames: Sequence[str]) -> list[Any]:
 
 
 # A layer's own fields, as its row on the schedule page and its own page show them.
-LAYER_FIELDS = ["name", "priority", "start", "end", "turn_length", "turn_unit", "time_zone"]
+# The zone before the times: they are read in it.
+LAYER_FIELDS = ["name", "priority", "time_zone", "start", "end", "turn_length", "turn_unit"]
 
 
 class RotationPeopleForm(LayerTimesForm):

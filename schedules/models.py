@@ -140,7 +140,9 @@ class Rotation(models.Model):
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="rotations")
     name = models.CharField(max_length=100)
     priority = models.PositiveSmallIntegerField(
-        default=1, help_text="Where layers overlap, the one with the higher priority wins."
+        default=1,
+        help_text="Where layers overlap, the one with the higher priority (the bigger number) "
+        "wins.",
     )
     start = models.DateTimeField(
         help_text="The first handoff.", validators=[validate_schedule_instant]

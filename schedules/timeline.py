@@ -8,7 +8,7 @@ is tested here without a browser.
 
 import colorsys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from itertools import count
 from zoneinfo import ZoneInfo
@@ -211,10 +211,15 @@ class _Frame:
     def name(self, user_id: int) -> str:
         return self.names.get(user_id, f"user {user_id}")
 
-    def segment(self, shift: Shift, link: str = "") -> Segment:
+    def segment(self, shift: Shift, link: str = "", *, also_in: str | None = None) -> Segment:
+        """`also_in`: a layer's own zone, whose local times the title gives too."""
         label = self.name(shift.user_id)
         why = " (override)" if shift.source == OVERRIDE else ""
-        return self._place(shift.start, shift.end, shift.user_id, label, why, shift.source, link)
+        segment = self._place(shift.start, shift.end, shift.user_id, label, why, shift.source, link)
+        if also_in and also_in != self.time_zone:
+            local = local_span(shift.start, shift.end, also_in)
+            segment = replace(segment, title=f"{segment.title}; {local} in {also_in}")
+        return segment
 
     def gap(self, gap: Window, link: str = "") -> Segment:
         return self._place(gap.start, gap.end, None, GAP, ": nobody on call", GAP, link)
@@ -266,7 +271,7 @@ def build_timeline(
         Row(
             LAYER_ROW,
             layer_names.get(layer.id, f"Layer {layer.id}"),
-            tuple(frame.segment(shift) for shift in shifts),
+            tuple(frame.segment(shift, also_in=layer.time_zone) for shift in shifts),
         )
         for layer, shifts in zip(layers, layer_rows, strict=True)
     ]

@@ -818,7 +818,12 @@ def test_the_timeline_follows_each_layer_in_its_own_zone(people: People) -> None
         "Final schedule",
     ]
     html = response.content.decode()
-    assert f"<title>bob, Mon 7 Jan 23:00 {DASH} Tue 8 Jan 07:00 CET" in html
+    # The layer's row gives its own local times too; the final row, the schedule's.
+    assert (
+        f"<title>bob, Mon 7 Jan 23:00 {DASH} Tue 8 Jan 07:00 CET; "
+        f"Tue 8 Jan 09:00 {DASH} 17:00 AEDT in Australia/Sydney</title>"
+    ) in html
+    assert f"<title>bob, Mon 7 Jan 23:00 {DASH} Tue 8 Jan 07:00 CET (click" in html
     assert f"<title>alice, Tue 8 Jan 07:00 {DASH} 23:00 CET" in html
 
 
