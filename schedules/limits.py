@@ -7,12 +7,12 @@ raises OverflowError: a rotation starting in year 1, or turning every million we
 otherwise break every page, feed and page-out that computes the schedule.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 
-from schedules.oncall import DAYS, HOURS, WEEKS
 from schedules.oncall import MAX_TURN as MAX_TURN  # the longest turn, a year
+from schedules.oncall import UNIT_LENGTHS
 
 # Instants a schedule may name: a year-long turn, REACH (a year) and any time zone's offset
 # around them all stay well inside datetime's years 1 to 9999.
@@ -20,13 +20,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
 RANGE_MESSAGE = f"Give a time from {EARLIEST.year} to {LATEST.year - 1}."
 
-# MAX_TURN (schedules.oncall's): nobody rotates more slowly, and the turn arithmetic stays
-# bounded.
-UNIT_LENGTHS: dict[str, timedelta] = {
-    HOURS: timedelta(hours=1),
-    DAYS: timedelta(days=1),
-    WEEKS: timedelta(weeks=1),
-}
+# MAX_TURN (schedules.oncall's) bounds every turn: nobody rotates more slowly, and the turn
+# arithmetic stays bounded.
 
 # The size of one layer: far beyond any real team (four windows a day, every day of the
 # week), and small enough that one request cannot make every computation of the schedule slow.
@@ -35,7 +30,8 @@ MAX_RESTRICTIONS = 28
 
 
 def max_turn_length(unit: str) -> int:
-    """The most turns of `unit` that fit in MAX_TURN: 8784 hours, 366 days, 52 weeks."""
+    """The most turns of `unit` that fit in MAX_TURN: 527,040 minutes, 8784 hours, 366 days,
+    52 weeks."""
     return MAX_TURN // UNIT_LENGTHS[unit]
 
 

@@ -133,6 +133,7 @@ class Rotation(models.Model):
     the admin's inlines and the API)."""
 
     class Unit(models.TextChoices):
+        MINUTES = "minutes", "minutes"
         HOURS = "hours", "hours"
         DAYS = "days", "days"
         WEEKS = "weeks", "weeks"
@@ -160,7 +161,7 @@ class Rotation(models.Model):
         choices=Unit.choices,
         default=Unit.WEEKS,
         help_text="Days and weeks hand off at the same local time across DST changes; "
-        "hours are absolute durations.",
+        "minutes and hours are absolute durations (any custom length: 90 minutes, 36 hours).",
     )
     time_zone = models.CharField(
         max_length=64,

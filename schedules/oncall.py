@@ -4,7 +4,8 @@ loading them).
 Time, by construction:
 - Every instant in and out is an aware UTC datetime; nothing depends on the process time zone.
 - Day and week turns are calendar turns in the layer's zone: the handoff keeps its local
-  wall-clock time across DST changes. Hour turns are absolute durations.
+  wall-clock time across DST changes. Minute and hour turns (custom lengths: 90 minutes, 36
+  hours) are absolute durations.
 - A local time that does not exist (the hour skipped in spring) means the first valid instant
   after it, which is the moment of the change; an ambiguous one (the hour repeated in autumn)
   means its first occurrence.
@@ -26,7 +27,15 @@ from itertools import pairwise
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-HOURS, DAYS, WEEKS = "hours", "days", "weeks"
+MINUTES, HOURS, DAYS, WEEKS = "minutes", "hours", "days", "weeks"
+UNIT_LENGTHS: dict[str, timedelta] = {
+    MINUTES: timedelta(minutes=1),
+    HOURS: timedelta(hours=1),
+    DAYS: timedelta(days=1),
+    WEEKS: timedelta(weeks=1),
+}
+# Turns of these are absolute durations; of the others, calendar turns (module docstring).
+ABSOLUTE_UNITS = frozenset({MINUTES, HOURS})
 LAYER, OVERRIDE = "layer", "override"
 _TINY = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
@@ -164,10 +173,9 @@ def _turn_delta(layer: Layer) -> timedelta:
     """The turn's length; a layer whose turns are longer than MAX_TURN is refused (one of
     UNCOMPUTABLE), by every function alike: past that bound some would still answer (who is
     on call now needs no handoff but the last) while others overflowed (the shift's end)."""
-    if layer.turn_unit == HOURS:
-        delta = timedelta(hours=layer.turn_length)
-    else:
-        delta = timedelta(days=layer.turn_length * (7 if layer.turn_unit == WEEKS else 1))
+    if (unit := UNIT_LENGTHS.get(layer.turn_unit)) is None:  # stored around the choices
+        raise ValueError(f"layer {layer.id}: turns of {layer.turn_unit!r}, not a unit")
+    delta = layer.turn_length * unit
     if delta > MAX_TURN:
         raise ValueError(f"layer {layer.id}: turns of {delta.days} days, past {MAX_TURN.days}")
     return delta
@@ -177,7 +185,7 @@ def handoff(layer: Layer, tz: ZoneInfo, k: int) -> datetime:
     """When turn `k` (0 = the first) begins."""
     if k == 0:
         return layer.start
-    if layer.turn_unit == HOURS:
+    if layer.turn_unit in ABSOLUTE_UNITS:
         return layer.start + k * _turn_delta(layer)
     return to_utc(local_naive(layer.start, tz) + k * _turn_delta(layer), tz)
 
@@ -186,7 +194,7 @@ def _turn_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> tuple[int, dateti
     """The index of the turn that contains `instant` (at or after the first handoff), and
     when it began."""
     delta = _turn_delta(layer)
-    if layer.turn_unit == HOURS:
+    if layer.turn_unit in ABSOLUTE_UNITS:
         k = (instant - layer.start) // delta
         return k, handoff(layer, tz, k)
     # Counting by the wall clock can come out one turn short: in a repeated hour the clock
@@ -201,7 +209,11 @@ def _turn_at(layer: Layer, tz: ZoneInfo, instant: datetime) -> tuple[int, dateti
     return k, begin
 
 
-def _turns(layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime) -> Iterator[Shift]:
+def _turns(
+    layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime, *, runs: bool = False
+) -> Iterator[Shift]:
+    """The layer's turns meeting [t1, t2), clipped to it; with `runs`, a person's consecutive
+    turns as one shift."""
     people = layer.participants
     end = min(t2, layer.end) if layer.end else t2
     first = max(t1, layer.start)
@@ -210,10 +222,19 @@ def _turns(layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime) -> Iterator[S
     if first >= end or all(person is None for person in people):
         return
     k, begin = _turn_at(layer, tz, first)
+    if runs and len(set(people)) == 1:
+        # One person throughout: one run, however long the range (stepping through its turns
+        # made the real edges of a one-person hourly layer, a year each way, cost 100 ms).
+        yield Shift(max(begin, t1), end, people[0], LAYER, layer.id)  # type: ignore[arg-type]
+        return
     for following in _handoffs(layer, tz, k + 1):
         # Handoffs strictly increase: they are whole days apart on the wall clock, and no zone
         # has skipped more than a day (Samoa skipped exactly one, 30 December 2011).
-        if (person := people[k % len(people)]) is not None:
+        person = people[k % len(people)]
+        if runs and following < end and people[(k + 1) % len(people)] == person:
+            k += 1  # the same person's turn follows: the run goes on from `begin`
+            continue
+        if person is not None:
             yield Shift(max(begin, t1), min(following, end), person, LAYER, layer.id)
         if following >= end:
             return
@@ -224,7 +245,7 @@ def _handoffs(layer: Layer, tz: ZoneInfo, k: int) -> Iterator[datetime]:
     """handoff(layer, tz, k), then k + 1, ... (k >= 1) by stepping, not recomputing: the hot
     loop of a long range of short turns."""
     delta = _turn_delta(layer)
-    if layer.turn_unit == HOURS:
+    if layer.turn_unit in ABSOLUTE_UNITS:
         instant = layer.start + k * delta
         while True:
             yield instant
@@ -328,10 +349,14 @@ def _merge(windows: Iterable[Window]) -> list[Window]:
     return merged
 
 
-def layer_shifts(layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime) -> list[Shift]:
+def layer_shifts(
+    layer: Layer, tz: ZoneInfo, t1: datetime, t2: datetime, *, runs: bool = False
+) -> list[Shift]:
     """The layer's shifts that meet [t1, t2), clipped to it and to its restrictions; in order,
-    never overlapping."""
-    turns = list(_turns(layer, tz, t1, t2))
+    never overlapping. A shift per turn (as the timeline's layer rows show them), or with
+    `runs` a shift per run of one person's consecutive turns (all the final schedule needs,
+    since it joins them anyway)."""
+    turns = list(_turns(layer, tz, t1, t2, runs=runs))
     if not layer.restrictions or not turns:
         return turns
     windows = restriction_windows(layer.restrictions, tz, t1, t2)
@@ -371,7 +396,8 @@ def final_shifts(rules: ScheduleRules, t1: datetime, t2: datetime) -> list[Shift
     if t2 <= t1:
         return []
     by_layer = [
-        layer_shifts(layer, layer_zone(layer, rules), t1, t2) for layer in by_priority(rules.layers)
+        layer_shifts(layer, layer_zone(layer, rules), t1, t2, runs=True)
+        for layer in by_priority(rules.layers)
     ]
     overrides = [o for o in rules.overrides if o.start < t2 and o.end > t1]
     cuts = {t1, t2}
@@ -507,7 +533,7 @@ def _turn_index(layer: Layer, tz: ZoneInfo, instant: datetime, local: datetime) 
     instant is in the second pass of a repeated hour. Only there can counting by the wall
     clock come out short: at any other instant, a clock reading below the next handoff's
     wall-clock time has never read it yet."""
-    if layer.turn_unit == HOURS:
+    if layer.turn_unit in ABSOLUTE_UNITS:
         return (instant - layer.start) // _turn_delta(layer)
     delta = _turn_delta(layer)
     local_start = local_naive(layer.start, tz)

@@ -74,11 +74,13 @@ def _real_beginning(rules: ScheduleRules, t: datetime, join: Joiner, reach: time
 
 
 def _real_end(rules: ScheduleRules, t: datetime, join: Joiner, reach: timedelta) -> datetime:
-    """Where the shift covering the instant just before t ends (t is a clipped end)."""
+    """Where the shift covering the instant just before t ends (t is a clipped end). The
+    reach counts from that instant, so a shift at one instant reaches as far each way."""
+    last = t - TINY
     step = min(_FIRST_STEP, reach)
     while True:
-        high = t + step
-        end = join(final_shifts(rules, t - TINY, high))[0].end
+        high = last + step
+        end = join(final_shifts(rules, last, high))[0].end
         if end < high or step >= reach:
             return end
         step = min(step * 4, reach)

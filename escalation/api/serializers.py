@@ -13,23 +13,50 @@ from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, 
 from escalation.ownership import on_everyones, own_rows
 from schedules.api.fields import PersonRefField, resolve_people
 from schedules.api.serializers import ManagedTeamField, refuse_move
+from schedules.models import Team
 
 
 class LevelSerializer(serializers.ModelSerializer):
     delay_seconds = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600)
     users = serializers.SlugRelatedField(
-        slug_field="username", many=True, queryset=get_user_model().objects.filter(is_active=True)
+        slug_field="username",
+        many=True,
+        required=False,
+        default=list,
+        queryset=get_user_model().objects.filter(is_active=True),
+    )
+    # Ids, checked against the policy's team in PolicySerializer.validate (one answer for a
+    # schedule of another team and one that does not exist: this tells nobody what exists).
+    schedules = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Ids of the team's schedules: whoever is on call in them when the level "
+        "fires is paged.",
     )
 
     class Meta:
         model = EscalationLevel
-        fields = ["position", "delay_seconds", "users"]
+        fields = ["position", "delay_seconds", "users", "schedules"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A policy's levels are replaced as a whole, also by a PATCH (where DRF applies no
+        # defaults): a level left without a list has none.
+        attrs.setdefault("users", [])
+        attrs.setdefault("schedules", [])
+        if not attrs["users"] and not attrs["schedules"]:
+            raise serializers.ValidationError(
+                "A level pages someone: give users, schedules or both."
+            )
+        return attrs
 
     def to_representation(self, level: EscalationLevel) -> dict[str, Any]:
         return {
             "position": level.position,
             "delay_seconds": int(level.delay.total_seconds()),
             "users": [user.username for user in level.users.all()],
+            "schedules": sorted(schedule.pk for schedule in level.schedules.all()),
         }
 
 
@@ -56,13 +83,25 @@ class PolicySerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     {"levels": "Give at least one level, each with its own position."}
                 )
-            members = set(team.members.values_list("pk", flat=True)) if team else set()
-            strangers = {u.username for lv in levels for u in lv["users"] if u.pk not in members}
-            if strangers:
-                raise serializers.ValidationError(
-                    {"levels": f"Not members of the team: {', '.join(sorted(strangers))}."}
-                )
+            if team is not None:
+                self._check_targets(team, levels)
         return attrs
+
+    @staticmethod
+    def _check_targets(team: Team, levels: list[dict[str, Any]]) -> None:
+        """A level pages its policy's team only: its people are members, its schedules the
+        team's (as the admin's LevelFormSet checks)."""
+        members = set(team.members.values_list("pk", flat=True))
+        strangers = {u.username for lv in levels for u in lv["users"] if u.pk not in members}
+        if strangers:
+            raise serializers.ValidationError(
+                {"levels": f"Not members of the team: {', '.join(sorted(strangers))}."}
+            )
+        asked = {pk for level in levels for pk in level["schedules"]}
+        if unknown := asked - set(team.schedules.filter(pk__in=asked).values_list("pk", flat=True)):
+            raise serializers.ValidationError(
+                {"levels": f"Not schedules of the team: {', '.join(map(str, sorted(unknown)))}."}
+            )
 
     @transaction.atomic
     def create(self, validated: dict[str, Any]) -> EscalationPolicy:
@@ -92,6 +131,7 @@ class PolicySerializer(serializers.ModelSerializer):
                 delay=timedelta(seconds=level["delay_seconds"]),
             )
             created.users.set(level["users"])
+            created.schedules.set(level["schedules"])
 
 
 # --- A person's own contact methods and rules ----------------------------------------------

@@ -25,7 +25,7 @@ class EscalationPolicyViewSet(TeamScopedModelViewSet):
     serializer_class = PolicySerializer
 
     def base_queryset(self) -> QuerySet[Any]:
-        return EscalationPolicy.objects.prefetch_related("levels__users")
+        return EscalationPolicy.objects.prefetch_related("levels__users", "levels__schedules")
 
 
 # --- A person's own contact methods and rules ----------------------------------------------

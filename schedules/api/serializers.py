@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework import serializers
 
-from schedules.access import managed_teams, move_refusal
+from schedules.access import managed_teams, move_refusal, perm_name, visible
 from schedules.api.fields import (
     AwareDateTimeField,
     ParticipantsField,
@@ -74,16 +74,29 @@ def refuse_move(instance: models.Model | None, team: Team | None, field: str = "
 class ScheduleSerializer(serializers.ModelSerializer):
     team = ManagedTeamField()
     feed_url = serializers.SerializerMethodField(
-        help_text="iCal subscription URL of the final shifts. Secret: anyone holding it can "
-        "read the schedule; rotate-feed-token revokes it."
+        help_text="iCal subscription URL of the final shifts, for those who may change the "
+        "schedule (null for others, as in the admin). Secret: anyone holding it can read the "
+        "schedule, even after leaving the team; rotate-feed-token revokes it. Everyone has "
+        "their own feed of their shifts (me/)."
     )
 
     class Meta:
         model = Schedule
         fields = ["id", "name", "description", "team", "time_zone", "feed_url"]
 
-    def get_feed_url(self, schedule: Schedule) -> str:
+    def get_feed_url(self, schedule: Schedule) -> str | None:
+        if schedule.pk not in self._changeable():
+            return None
         return schedule_feed_url(schedule)
+
+    def _changeable(self) -> frozenset[int]:
+        """The ids of the schedules the caller may change: one query for a whole list page."""
+        context = self.context  # the root's: a list's rows share it
+        if "changeable_schedules" not in context:
+            user = context["request"].user
+            mine = visible(user, perm_name(Schedule, "change"), Schedule.objects.all())
+            context["changeable_schedules"] = frozenset(mine.values_list("pk", flat=True))
+        return context["changeable_schedules"]
 
     def to_representation(self, schedule: Schedule) -> dict[str, Any]:
         data = super().to_representation(schedule)

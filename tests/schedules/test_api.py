@@ -21,6 +21,7 @@ from rest_framework.schemas.openapi import SchemaGenerator
 from escalation.models import EscalationPolicy
 from incidents.models import AuditEntry
 from schedules.access import AUDITORS_GROUP, role_group
+from schedules.feeds import schedule_feed_url
 from schedules.models import (
     Override,
     PersonSettings,
@@ -263,6 +264,42 @@ def test_a_layer_in_its_own_zone_keeps_its_local_hours_there(crew: Crew) -> None
     assert on_call("2026-03-05T23:30:00+01:00") == "maria"  # 16:30
     assert on_call("2026-03-24T15:30:00+01:00") == "maria"  # 09:30 (CDT)
     assert on_call("2026-03-24T23:30:00+01:00") == "bob"  # 17:30 (CDT): the Berlin layer
+
+
+def test_a_rotation_of_a_custom_length_turns_by_the_clock_across_the_dst_change(
+    crew: Crew,
+) -> None:
+    """Turns of 90 minutes are absolute durations: the night Berlin skips 02:00-03:00, the
+    turn from 01:00 CET ends 90 minutes later, at 03:30 CEST."""
+    body = rotation_body(
+        crew,
+        name="Ninety minutes",
+        priority=5,
+        start="2026-03-28T22:00:00+01:00",
+        end="2026-03-29T08:00:00+02:00",
+        turn_length=90,
+        turn_unit="minutes",
+        participants=["alice", "bob"],
+        restrictions=[],
+    )
+    created = call("POST", crew.manager, "/api/v1/rotations/", body)
+    assert created.status_code == 201, created.content
+
+    response = get(
+        crew.alice,
+        f"/api/v1/schedules/{crew.schedule.pk}/shifts/",
+        start="2026-03-29T00:00:00Z",
+        end="2026-03-29T04:00:00Z",
+    )
+
+    assert response.status_code == 200, response.content
+    shifts = [(s["user"]["username"], s["start"], s["end"]) for s in response.json()["shifts"]]
+    # Turns from 22:00 CET: alice, bob at 23:30, alice at 01:00 CET, bob at 03:30 CEST, ...
+    assert shifts == [
+        ("alice", "2026-03-29T00:00:00Z", "2026-03-29T01:30:00Z"),
+        ("bob", "2026-03-29T01:30:00Z", "2026-03-29T03:00:00Z"),
+        ("alice", "2026-03-29T03:00:00Z", "2026-03-29T04:00:00Z"),
+    ]
 
 
 def test_a_layer_zone_must_be_an_iana_name(crew: Crew) -> None:
@@ -739,8 +776,39 @@ def test_a_bad_range_is_a_400_naming_the_parameter(
 # --- Feed tokens ----------------------------------------------------------------------------
 
 
+def test_the_schedule_feed_url_is_shown_only_to_who_may_change_the_schedule(
+    crew: Crew,
+) -> None:
+    """As in the admin: the URL outlives a responder's membership, so it is the managers' to
+    hand out (everyone has a feed of their own shifts)."""
+    url = f"/api/v1/schedules/{crew.schedule.pk}/"
+
+    readers = [crew.manager, crew.alice, crew.auditor]
+    shown = {user.username: get(user, url).json()["feed_url"] for user in readers}
+    listed = get(crew.alice, "/api/v1/schedules/").json()["results"]
+
+    assert shown == {"maria": schedule_feed_url(crew.schedule), "alice": None, "audrey": None}
+    assert [row["feed_url"] for row in listed] == [None]
+
+
+def test_a_schedule_list_decides_every_feed_url_in_one_query(crew: Crew) -> None:
+    for n in range(5):
+        make_schedule(crew.team, f"Extra {n}", [crew.alice])
+    get(crew.manager, "/api/v1/schedules/")  # the token is made on the first call
+
+    with CaptureQueriesContext(connection) as few:
+        get(crew.manager, "/api/v1/schedules/")
+    for n in range(5, 15):
+        make_schedule(crew.team, f"Extra {n}", [crew.alice])
+    with CaptureQueriesContext(connection) as many:
+        response = get(crew.manager, "/api/v1/schedules/")
+
+    assert len(many) == len(few)
+    assert all(row["feed_url"] for row in response.json()["results"])
+
+
 def test_a_manager_rotates_the_schedule_feed_token(crew: Crew) -> None:
-    old_url = get(crew.alice, f"/api/v1/schedules/{crew.schedule.pk}/").json()["feed_url"]
+    old_url = get(crew.manager, f"/api/v1/schedules/{crew.schedule.pk}/").json()["feed_url"]
 
     response = call(
         "POST", crew.manager, f"/api/v1/schedules/{crew.schedule.pk}/rotate-feed-token/"

@@ -26,6 +26,7 @@ from schedules.oncall import (
     DAYS,
     HOURS,
     LAYER,
+    MINUTES,
     OVERRIDE,
     WEEKS,
     Layer,
@@ -89,11 +90,16 @@ def ref_resolve(local: datetime, tz: ZoneInfo) -> datetime:
 
 def ref_handoffs(layer: Layer, tz: ZoneInfo, until: datetime) -> list[datetime]:
     """Every handoff from the first until one past `until`."""
-    step = {HOURS: timedelta(hours=1), DAYS: timedelta(days=1), WEEKS: timedelta(weeks=1)}
+    step = {
+        MINUTES: MINUTE,
+        HOURS: timedelta(hours=1),
+        DAYS: timedelta(days=1),
+        WEEKS: timedelta(weeks=1),
+    }
     delta = step[layer.turn_unit] * layer.turn_length
     found, k = [layer.start], 1
     while found[-1] <= until:
-        if layer.turn_unit == HOURS:
+        if layer.turn_unit in (MINUTES, HOURS):
             found.append(layer.start + k * delta)
         else:
             found.append(ref_resolve(wall(layer.start, tz) + k * delta, tz))
@@ -259,10 +265,14 @@ def anchors(draw: st.DrawFn, zone: str) -> datetime:
 
 @st.composite
 def layers(draw: st.DrawFn, layer_id: int, anchor: datetime) -> Layer:
-    unit = draw(st.sampled_from([HOURS, DAYS, WEEKS]))
-    length = draw(
-        {HOURS: st.integers(1, 36), DAYS: st.integers(1, 3), WEEKS: st.integers(1, 2)}[unit]
-    )
+    unit = draw(st.sampled_from([MINUTES, HOURS, DAYS, WEEKS]))
+    lengths = {
+        MINUTES: st.integers(20, 600),  # custom lengths: 90 minutes, 7.5 hours
+        HOURS: st.integers(1, 36),
+        DAYS: st.integers(1, 3),
+        WEEKS: st.integers(1, 2),
+    }
+    length = draw(lengths[unit])
     start = anchor + draw(quarters(-timedelta(days=30), timedelta(days=2)))
     start += draw(st.just(timedelta(0)) | st.integers(1, 999_999).map(lambda us: us * TINY))
     ends = quarters(QUARTER, timedelta(days=40)).map(lambda length: start + length)
@@ -332,18 +342,24 @@ ENDED_BEFORE_THE_RANGE = (
 
 
 @PROPERTY
-@given(cases())
-@example(ENDED_BEFORE_THE_RANGE)
+@given(cases(), st.booleans())
+@example(ENDED_BEFORE_THE_RANGE, False)
+@example(ENDED_BEFORE_THE_RANGE, True)
 def test_each_layer_gives_ordered_disjoint_shifts_matching_the_reference(
-    case: tuple[ScheduleRules, datetime, datetime],
+    case: tuple[ScheduleRules, datetime, datetime], runs: bool
 ) -> None:
+    """A shift per turn, or per run of one person's turns (what the final schedule asks)."""
     rules, t1, t2 = case
     for layer in rules.layers:
         tz = ref_zone(layer, rules)
-        shifts = layer_shifts(layer, tz, t1, t2)
+        shifts = layer_shifts(layer, tz, t1, t2, runs=runs)
         reference = RefLayer(layer, tz, t1, t2)
 
         assert_ordered_and_disjoint(shifts, t1, t2)
+        if runs:  # every run whole: no two touching shifts of the same person
+            assert all(a.end < b.start or a.user_id != b.user_id for a, b in pairwise(shifts)), (
+                shifts
+            )
         assert all((s.source, s.ref) == (LAYER, layer.id) for s in shifts)
         edges = {e for s in shifts for e in (s.start, s.end)}
         for t in probes(t1, t2, reference.breakpoints(), edges):
