@@ -37,6 +37,7 @@ from schedules.models import (
     time_zone_names,
 )
 from schedules.oncall import to_utc, zone
+from schedules.selectors import people_named
 from schedules.services import rotation_set_participants
 
 _ZONE = "_schedule_page_zone"  # request attribute: the zone the page is handled in
@@ -339,11 +340,10 @@ class UsernamesField(forms.CharField):
 def team_people_named(team: Team, usernames: Sequence[str]) -> list[Any]:
     """The active members of `team` with these usernames, in the order given, repeats kept
     (one query). A ValidationError names everyone who is not one."""
-    members = team_members(Team.objects.filter(pk=team.pk)).filter(username__in=set(usernames))
-    found = {user.username: user for user in members}
-    if unknown := [name for name in dict.fromkeys(usernames) if name not in found]:
+    found, unknown = people_named(team_members(Team.objects.filter(pk=team.pk)), usernames)
+    if unknown:
         raise ValidationError(f"Not active members of {team}: {', '.join(unknown)}.")
-    return [found[name] for name in usernames]
+    return found
 
 
 # A layer's own fields, as its row on the schedule page and its own page show them.

@@ -14,13 +14,13 @@ showing someone who will never be paged.
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
-from django.db.models import DateTimeField, F, Func, QuerySet
+from django.db.models import DateTimeField, F, Func, Q, QuerySet
 from django.db.models.lookups import In
 
 from schedules.models import (
@@ -222,6 +222,18 @@ class RulesLoader:
             pk: ScheduleRules(zone, tuple(layers[pk]), tuple(self.overrides[pk]))
             for pk, zone in self.zones.items()
         }
+
+
+def people_named(people: QuerySet[Any], refs: Sequence[int | str]) -> tuple[list[Any], list[str]]:
+    """Those of `people` that `refs` (user ids, usernames) name, in order, repeats kept (one
+    query); and the refs, as text and once each, that name none of them."""
+    ids = [ref for ref in refs if isinstance(ref, int)]
+    names = [ref for ref in refs if isinstance(ref, str)]
+    by_ref: dict[int | str, Any] = {}
+    for user in people.filter(Q(pk__in=ids) | Q(username__in=names)):
+        by_ref[user.pk] = by_ref[user.username] = user
+    unknown = list(dict.fromkeys(str(ref) for ref in refs if ref not in by_ref))
+    return [by_ref[ref] for ref in refs if ref in by_ref], unknown
 
 
 def schedules_of(user_ids: Collection[int], window: tuple[datetime, datetime]) -> set[int]:

@@ -22,7 +22,6 @@ class LevelSerializer(serializers.ModelSerializer):
         slug_field="username",
         many=True,
         required=False,
-        default=list,
         queryset=get_user_model().objects.filter(is_active=True),
     )
     # Ids, checked against the policy's team in PolicySerializer.validate (one answer for a
@@ -30,7 +29,6 @@ class LevelSerializer(serializers.ModelSerializer):
     schedules = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
-        default=list,
         max_length=100,
         help_text="Ids of the team's schedules: whoever is on call in them when the level "
         "fires is paged.",
@@ -41,8 +39,7 @@ class LevelSerializer(serializers.ModelSerializer):
         fields = ["position", "delay_seconds", "users", "schedules"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A policy's levels are replaced as a whole, also by a PATCH (where DRF applies no
-        # defaults): a level left without a list has none.
+        # A policy's levels are replaced as a whole: a level given without a list has none.
         attrs.setdefault("users", [])
         attrs.setdefault("schedules", [])
         if not attrs["users"] and not attrs["schedules"]:

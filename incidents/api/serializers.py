@@ -7,7 +7,8 @@ from escalation.models import EscalationPolicy
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Service
 from incidents.services import NOTE_MAX_LENGTH
 from schedules.access import perm_name, team_members, visible
-from schedules.api.serializers import ManagedTeamField, PersonRefField, refuse_move
+from schedules.api.fields import PersonRefField
+from schedules.api.serializers import ManagedTeamField, refuse_move
 from schedules.models import Team
 
 

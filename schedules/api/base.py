@@ -46,15 +46,23 @@ class AuditedActorMixin:
                 auditlog_value.get()["actor"] = request.user
 
 
+# What DRF calls a request that reaches no action: a method the endpoint does not take (action
+# None) and OPTIONS ("metadata"). Both are answered 405 (DEFAULT_METADATA_CLASS is None) to any
+# signed-in user, so they need no more than seeing the endpoint.
+NOT_ACTIONS = frozenset({None, "metadata"})
+
+
 class DeclaredPermissionsMixin:
     """Every action names the permission it needs (its Django action: view, add, change,
     delete): the defaults for the CRUD actions, `action_permissions` for the others. An
     action without one raises instead of running unchecked."""
 
-    action: str
+    action: str  # None for a method the endpoint does not take (DRF types it str)
     action_permissions: ClassVar[dict[str, str]] = {}
 
     def required_permission(self) -> str:
+        if self.action in NOT_ACTIONS:
+            return "view"
         declared = {**DEFAULT_ACTION_PERMISSIONS, **self.action_permissions}
         if self.action not in declared:
             raise ImproperlyConfigured(

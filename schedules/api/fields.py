@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import models
 from django.utils import timezone
 from rest_framework import serializers
 
-from schedules.access import perm_name, visible
+from schedules.access import perm_name, team_members, visible
 from schedules.limits import EARLIEST, LATEST, MAX_PARTICIPANTS, RANGE_MESSAGE
-from schedules.models import Schedule
+from schedules.models import Schedule, Team
+from schedules.selectors import people_named
 
 User = get_user_model()
 
@@ -74,28 +74,28 @@ class PersonRefField(serializers.Field):
 
 
 def resolve_people(refs: Sequence[int | str]) -> list[Any]:
-    """The active users `refs` name, in order (one query); unknown ones are a ValidationError."""
-    ids = [ref for ref in refs if isinstance(ref, int)]
-    names = [ref for ref in refs if isinstance(ref, str)]
-    found = User.objects.filter(is_active=True).filter(
-        models.Q(pk__in=ids) | models.Q(username__in=names)
-    )
-    by_ref: dict[int | str, Any] = {}
-    for user in found:
-        by_ref[user.pk] = by_ref[user.username] = user
-    unknown = [str(ref) for ref in refs if ref not in by_ref]
+    """The active users `refs` name, in order; unknown ones are a ValidationError."""
+    found, unknown = people_named(User.objects.filter(is_active=True), refs)
     if unknown:
         raise serializers.ValidationError(f"No active user: {', '.join(unknown)}.")
-    return [by_ref[ref] for ref in refs]
+    return found
 
 
-class PersonField(PersonRefField):
-    def to_internal_value(self, data: Any) -> Any:
-        [user] = resolve_people([super().to_internal_value(data)])
-        return user
+def resolve_members(team: Team, refs: Sequence[int | str]) -> list[Any]:
+    """The active members of `team` that `refs` name, in order. Anyone else (unknown,
+    inactive, in another team) gets one answer, naming the refs as given: it tells nothing
+    about people outside the team (not even that an id is someone's)."""
+    found, unknown = people_named(team_members(Team.objects.filter(pk=team.pk)), refs)
+    if unknown:
+        raise serializers.ValidationError(
+            f"Not active members of the team {team}: {', '.join(unknown)}."
+        )
+    return found
 
 
 class ParticipantsField(serializers.ListField):
+    """User refs, resolved by the serializer among the schedule's team."""
+
     child = PersonRefField()
     default_error_messages = {
         "max_length": "A rotation takes at most {max_length} participants.",
@@ -103,13 +103,6 @@ class ParticipantsField(serializers.ListField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=MAX_PARTICIPANTS, **kwargs)  # also the schema's maxItems
-
-    def to_internal_value(self, data: Any) -> list[Any]:
-        # The length first: ListField checks it only after every ref is resolved, which is a
-        # query of as many names as the request sends.
-        if isinstance(data, list) and len(data) > MAX_PARTICIPANTS:
-            self.fail("max_length", max_length=MAX_PARTICIPANTS)
-        return resolve_people(super().to_internal_value(data))
 
     def to_representation(self, participants: Any) -> list[str]:
         return [participant.user.username for participant in participants.all()]

@@ -11,11 +11,9 @@ from schedules.access import managed_teams, move_refusal, perm_name, visible
 from schedules.api.fields import (
     AwareDateTimeField,
     ParticipantsField,
-    PersonField,
+    PersonRefField,
     VisibleScheduleField,
-)
-from schedules.api.fields import (  # re-exported: incidents.api.serializers imports it here
-    PersonRefField as PersonRefField,
+    resolve_members,
 )
 from schedules.feeds import person_feed_url, schedule_feed_url
 from schedules.limits import MAX_RESTRICTIONS, turn_too_long
@@ -91,12 +89,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
 
     def _changeable(self) -> frozenset[int]:
         """The ids of the schedules the caller may change: one query for a whole list page."""
-        context = self.context  # the root's: a list's rows share it
-        if "changeable_schedules" not in context:
-            user = context["request"].user
+        memo = self.root.__dict__  # a list's rows share their root
+        if "_changeable" not in memo:
+            user = self.context["request"].user
             mine = visible(user, perm_name(Schedule, "change"), Schedule.objects.all())
-            context["changeable_schedules"] = frozenset(mine.values_list("pk", flat=True))
-        return context["changeable_schedules"]
+            memo["_changeable"] = frozenset(mine.values_list("pk", flat=True))
+        changeable: frozenset[int] = memo["_changeable"]
+        return changeable
 
     def to_representation(self, schedule: Schedule) -> dict[str, Any]:
         data = super().to_representation(schedule)
@@ -130,14 +129,12 @@ def _same_schedule(instance: Any, schedule: Schedule | None) -> None:
         )
 
 
-def _members_only(schedule: Schedule, users: Sequence[Any], field: str) -> None:
+def _members(schedule: Schedule, refs: Sequence[int | str], field: str) -> list[Any]:
     """Only the schedule's team is paged through it: anyone else is a mistake."""
-    members = set(schedule.team.memberships.values_list("user_id", flat=True))
-    strangers = sorted({user.username for user in users if user.pk not in members})
-    if strangers:
-        raise serializers.ValidationError(
-            {field: f"Not members of the team {schedule.team}: {', '.join(strangers)}."}
-        )
+    try:
+        return resolve_members(schedule.team, refs)
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({field: error.detail}) from None
 
 
 def _turn_fits(turn_length: int | None, turn_unit: str | None) -> None:
@@ -206,7 +203,7 @@ class RotationSerializer(serializers.ModelSerializer):
         if participants is not None:
             if not participants:
                 raise serializers.ValidationError({"participants": "Give at least one person."})
-            _members_only(schedule, participants, "participants")
+            attrs["participants"] = _members(schedule, participants, "participants")
         return attrs
 
     @transaction.atomic
@@ -244,7 +241,10 @@ def _sync_restrictions(rotation: Rotation, windows: Sequence[dict[str, Any]]) ->
 
 class OverrideSerializer(serializers.ModelSerializer):
     schedule = VisibleScheduleField()
-    user = PersonField(help_text="Who covers: a user id (a number) or a username (a string).")
+    user = PersonRefField(
+        help_text="Who covers, a member of the schedule's team: a user id (a number) or a "
+        "username (a string)."
+    )
     start = AwareDateTimeField()
     end = AwareDateTimeField()
 
@@ -263,7 +263,7 @@ class OverrideSerializer(serializers.ModelSerializer):
         schedule = attrs.get("schedule") or self.instance.schedule  # type: ignore[union-attr]
         _model_clean(Override, _after_write(self.instance, attrs, ["start", "end"]))
         if "user" in attrs:
-            _members_only(schedule, [attrs["user"]], "user")
+            [attrs["user"]] = _members(schedule, [attrs["user"]], "user")
         return attrs
 
 

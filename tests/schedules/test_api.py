@@ -318,15 +318,17 @@ def test_rotation_participants_must_be_members_of_the_schedules_team(crew: Crew)
     response = call("POST", crew.manager, "/api/v1/rotations/", body)
 
     assert response.status_code == 400
-    assert "otto" in response.json()["participants"][0]
+    assert response.json()["participants"] == [
+        f"Not active members of the team Platform: {crew.outsider.pk}."
+    ]
     assert not Rotation.objects.filter(name="Weekdays").exists()
 
 
 @pytest.mark.parametrize(
     ("participants", "message"),
     [
-        (["nobody"], "No active user: nobody."),
-        ([999_999], "No active user: 999999."),
+        (["nobody"], "Not active members of the team Platform: nobody."),
+        ([999_999], "Not active members of the team Platform: 999999."),
         ([True], "Give a user id (a number) or a username (a string)."),
         ([], "Give at least one person."),
     ],
@@ -535,6 +537,29 @@ def test_an_override_covers_a_member_of_the_team_only(crew: Crew) -> None:
 
     assert response.status_code == 400
     assert "otto" in response.json()["user"][0]
+
+
+def test_naming_people_outside_the_team_tells_nothing_about_them(crew: Crew) -> None:
+    """Someone of another team, an inactive member and nobody at all get the same answer,
+    which names them as the caller did: an id never comes back as a username."""
+    inactive = UserFactory(username="ida", is_active=False)
+    MembershipFactory(team=crew.team, user=inactive)
+    refs = [crew.outsider.pk, inactive.pk, 999_999]
+
+    answers = [
+        call(
+            "POST",
+            crew.alice,
+            "/api/v1/overrides/",
+            {**override_body(crew, crew.alice), "user": ref},
+        )
+        for ref in refs
+    ]
+
+    assert [a.json() for a in answers] == [
+        {"user": [f"Not active members of the team Platform: {ref}."]} for ref in refs
+    ]
+    assert not Override.objects.exists()
 
 
 def test_an_override_needs_an_end_after_its_start(crew: Crew) -> None:
