@@ -10,7 +10,7 @@ LocalSplitDateTimeField reads local times by the rules of schedules.oncall.
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import cache, partial
 from typing import Any
 
@@ -36,7 +36,7 @@ from schedules.models import (
     TeamMembership,
     time_zone_names,
 )
-from schedules.oncall import to_utc, zone
+from schedules.oncall import local_naive, to_utc, zone
 from schedules.selectors import people_named
 from schedules.services import rotation_set_participants
 
@@ -71,6 +71,8 @@ class LocalSplitDateTimeField(forms.SplitDateTimeField):
 
     # Read in this zone instead of the page's (a layer's own zone: LayerTimesForm).
     zone_name: str | None = None
+    # Refuse a time the clocks skip instead of moving it (a layer's first handoff).
+    must_exist = False
 
     def compress(self, data_list: tuple[date, time] | None) -> datetime | None:
         if not data_list:
@@ -81,10 +83,47 @@ class LocalSplitDateTimeField(forms.SplitDateTimeField):
         if clock in self.empty_values:
             raise ValidationError(self.error_messages["invalid_time"], code="invalid_time")
         name = self.zone_name or timezone.get_current_timezone_name()
+        local = datetime.combine(day, clock)
         try:
-            return to_utc(datetime.combine(day, clock), zone(name))
+            instant = to_utc(local, zone(name))
         except OverflowError:  # a date near year 1 or 9999: its UTC instant is past datetime's
             raise ValidationError(RANGE_MESSAGE, code="range") from None
+        if self.must_exist and local_naive(instant, zone(name)) != local:
+            raise ValidationError(skipped_message(local, instant, name), code="skipped")
+        return instant
+
+
+def skipped_message(local: datetime, change: datetime, name: str) -> str:
+    """Why `local` cannot be a first handoff: the clocks skip it (`change` is when)."""
+    second = timedelta(seconds=1)  # offsets change at whole seconds
+    jumps_from = local_naive(change - second, zone(name)) + second
+    jumps_to = local_naive(change, zone(name))
+    return (
+        f"There is no {local:%H:%M} on {local.day} {local:%B %Y} in {name}: the clocks go from "
+        f"{jumps_from:%H:%M} straight to {jumps_to:%H:%M}. A layer hands off "
+        "at its first handoff's local time every day or week, so start it on another day "
+        "(the handoff on a day that skips it is made at the change)."
+    )
+
+
+class UntouchedInstants(forms.BaseForm):
+    """A stored row's times that a POST leaves as they were shown keep their instants.
+
+    Read back from their wall-clock text, an instant in the second pass of a repeated hour
+    (02:30 CET on the night the clocks go back) would become the first one, an hour earlier,
+    whenever anything else on the row changed: Django writes every field of a changed row."""
+
+    instance: Any  # a ModelForm's
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is None:
+            return cleaned
+        for name, field in self.fields.items():
+            untouched = name in cleaned and name not in self.changed_data
+            if untouched and isinstance(field, LocalSplitDateTimeField):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
 
 def local_help(db_field: models.Field, request: HttpRequest) -> str:
@@ -144,7 +183,7 @@ def layer_zone_field(db_field: models.Field) -> forms.ChoiceField:
     )
 
 
-class LayerTimesForm(forms.ModelForm):
+class LayerTimesForm(UntouchedInstants, forms.ModelForm):
     """A layer's start and end, read and shown in the layer's own zone when it names one (a
     region's layer of a follow-the-sun schedule: its manager types Sydney's 09:00), else in
     the page's (the schedule's).
@@ -155,6 +194,8 @@ class LayerTimesForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if isinstance(start := self.fields.get("start"), LocalSplitDateTimeField):
+            start.must_exist = True
         name = self.reading_zone()
         if name is None:
             return
@@ -270,7 +311,7 @@ class TeamMemberForm(forms.ModelForm):
         return cleaned
 
 
-class OverrideForm(TeamMemberForm):
+class OverrideForm(UntouchedInstants, TeamMemberForm):
     # Who saves the form, where a member who may not change the schedule may add an override
     # all the same, covering themselves (OverrideAdmin sets it; None: only editors get here).
     editor: Any = None

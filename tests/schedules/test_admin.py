@@ -1044,6 +1044,87 @@ def test_a_page_showing_an_ambiguous_local_time_saves_untouched(people: People) 
     assert Override.objects.get().start == second
 
 
+def test_a_row_changed_elsewhere_keeps_the_ambiguous_instants_it_shows(people: People) -> None:
+    """Changing the person of an override that starts in the second 02:30 (and ends in the
+    second 02:45) keeps both instants: the wall-clock text would read the first ones, an
+    hour earlier, and the end before the start."""
+    second = utc(2030, 10, 27, 1, 30)  # 02:30 CET, the second time round
+    Override.objects.create(
+        schedule=people.schedule, user=people.bob, start=second, end=second + timedelta(minutes=15)
+    )
+    client = client_for(people.maria)
+    page = url("schedule_change", people.schedule.pk)
+    data = scrape(client, page, "schedule_form").data
+    data["overrides-0-user"] = str(people.alice.pk)
+
+    response = client.post(page, data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    override = Override.objects.get()
+    assert (override.user, override.start, override.end) == (
+        people.alice,
+        second,
+        second + timedelta(minutes=15),
+    )
+
+
+def test_a_schedule_holding_an_override_that_ends_in_the_repeated_hour_saves(
+    people: People,
+) -> None:
+    """02:45 CEST to 02:30 CET: read as wall-clock times, its end comes before its start."""
+    Override.objects.create(
+        schedule=people.schedule,
+        user=people.alice,
+        start=utc(2030, 10, 27, 0, 45),
+        end=utc(2030, 10, 27, 1, 30),
+    )
+    client = client_for(people.maria)
+    page = url("schedule_change", people.schedule.pk)
+    data = scrape(client, page, "schedule_form").data
+    data["description"] = "Now with a description"
+
+    response = client.post(page, data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert Schedule.objects.get(pk=people.schedule.pk).description == "Now with a description"
+    assert Override.objects.get().end == utc(2030, 10, 27, 1, 30)
+
+
+def test_renaming_a_layer_keeps_a_first_handoff_in_the_repeated_hour(people: People) -> None:
+    people.rotation.start = utc(2030, 10, 27, 1, 30)  # 02:30 CET, the second time round
+    people.rotation.save()
+    client = client_for(people.maria)
+    page = url("rotation_change", people.rotation.pk)
+    data = scrape(client, page, "rotation_form").data
+    data["name"] = "Renamed"
+
+    response = client.post(page, data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    rotation = Rotation.objects.get(pk=people.rotation.pk)
+    assert (rotation.name, rotation.start) == ("Renamed", utc(2030, 10, 27, 1, 30))
+
+
+def test_a_first_handoff_at_a_local_time_the_clocks_skip_is_refused(people: People) -> None:
+    """A layer hands off at its first handoff's local time: one typed as 02:30 on the night
+    Berlin skips it would be stored as 03:00, and every later handoff made at 03:00."""
+    client = client_for(people.maria)
+    page = url("rotation_change", people.rotation.pk)
+    data = scrape(client, page, "rotation_form").data
+    data.update({"start_0": "2030-03-31", "start_1": "02:30"})
+
+    response = client.post(page, data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["start"] == [
+        "There is no 02:30 on 31 March 2030 in Europe/Berlin: the clocks go from 02:00 "
+        "straight to 03:00. A layer hands off at its first handoff's local time every day "
+        "or week, so start it on another day (the handoff on a day that skips it is made at "
+        "the change)."
+    ]
+    assert Rotation.objects.get(pk=people.rotation.pk).start == FIRST_HANDOFF
+
+
 # --- Warnings about gaps ---------------------------------------------------------------------
 
 
