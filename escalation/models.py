@@ -9,6 +9,7 @@ from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from escalation.channels import CHANNELS, channel_choices, display_address
+from schedules.limits import validate_one_line
 from schedules.models import Schedule, Team
 
 MIN_LEVEL_DELAY = timedelta(seconds=1)
@@ -17,7 +18,7 @@ MAX_RULE_DELAY_MINUTES = 24 * 60
 
 class EscalationPolicy(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="escalation_policies")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_one_line])
     description = models.TextField(blank=True)
     repeat = models.PositiveSmallIntegerField(
         default=0,

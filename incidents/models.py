@@ -19,6 +19,7 @@ from incidents.audit.models import (  # noqa: F401
     AuditExport,
     AuditSeal,
 )
+from schedules.limits import validate_one_line
 from schedules.models import Schedule, Team
 
 
@@ -41,7 +42,7 @@ class Severity(models.TextChoices):
 
 class Service(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_one_line])
     description = models.TextField(blank=True)
     escalation_policy = models.ForeignKey(
         EscalationPolicy, on_delete=models.PROTECT, related_name="services"
@@ -81,7 +82,7 @@ class Integration(models.Model):
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="integrations")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_one_line])
     kind = models.CharField(max_length=30, choices=Kind.choices)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(

@@ -2,20 +2,28 @@
 person (their shifts in every schedule they appear in).
 
 - Window: every on-call stretch meeting [fetch - FEED_PAST, fetch + FEED_AHEAD), i.e. 30 days
-  back to 90 days ahead, shown whole (its real start and end, schedules.stretches), so an
-  event does not change as the window moves with each fetch.
+  back to 90 days ahead (from the start of the fetch's UTC day), shown whole (its real start
+  and end, schedules.stretches), so an event does not change as the window moves with each
+  fetch. A stretch longer than the search for real edges reaches (a year beyond the window:
+  one person always on call) is cut there, at a point that moves once a day, not with every
+  fetch; its UID does not depend on that cut.
 - A stretch is one person's back-to-back shifts whatever rule gave them (a turn, then an
   override for the same person): a calendar shows being on call, not the rules behind it.
 - Times are UTC (DTSTART/DTEND ending in Z): the instants already carry the DST changes of
   the schedule's zone, and clients need no VTIMEZONE to place them.
-- UIDs are derived from the feed kind, the schedule, the person and the stretch's real start,
-  so the same shift keeps its UID from fetch to fetch and clients update events in place
-  instead of duplicating them.
+- UIDs are derived from the feed kind, the schedule, the person and the stretch's real start
+  (for one cut by the reach, the rule it began with), so the same shift keeps its UID from
+  fetch to fetch and clients update events in place instead of duplicating them.
+- Text is one line: names stored before they were checked (schedules.limits) could otherwise
+  carry a line break into a property, which no client reads.
+- A calendar with no shifts in the window still holds one component, as RFC 5545 requires:
+  the VTIMEZONE of UTC, the zone every time in it is given in.
 - Events are TRANSPARENT: being on call is not being busy, and a subscriber's free/busy time
   should not fill up with every shift of the team.
 """
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +32,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, Timezone, vDuration
 
 from schedules.models import Schedule
 from schedules.oncall import UNCOMPUTABLE, ScheduleRules, Shift
@@ -37,6 +45,7 @@ FEED_AHEAD = timedelta(days=90)
 # How often clients are asked to fetch again (RFC 7986; many use their own interval anyway).
 REFRESH = timedelta(hours=1)
 PRODID = "-//Watchstander//On-call schedules//EN"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 SCHEDULE_FEED, PERSON_FEED = "schedule", "person"
 
@@ -48,10 +57,25 @@ class FeedEvent:
     schedule_name: str
     person: str
     shift: Shift
+    cut: bool = False  # its start is the reach's, not its real one
+
+    @classmethod
+    def of(
+        cls,
+        feed: str,
+        schedule: tuple[int, str],
+        person: str,
+        shift: Shift,
+        window: tuple[datetime, datetime],
+    ) -> "FeedEvent":
+        cut = shift.start <= window[0] - REACH
+        return cls(feed, *schedule, person, shift, cut)
 
 
 def feed_window(now: datetime) -> tuple[datetime, datetime]:
-    return now - FEED_PAST, now + FEED_AHEAD
+    """The window of a fetch at `now`: the same all day (see the module docstring)."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - FEED_PAST, day + timedelta(days=1) + FEED_AHEAD
 
 
 def schedule_calendar(schedule: Schedule, *, now: datetime) -> bytes:
@@ -60,8 +84,9 @@ def schedule_calendar(schedule: Schedule, *, now: datetime) -> bytes:
     rules = _rules([schedule.pk], window)[schedule.pk]
     stretches = whole_shifts(rules, *window, by_person=True)
     names = display_names(shift.user_id for shift in stretches)
+    about = (schedule.pk, schedule.name)
     events = [
-        FeedEvent(SCHEDULE_FEED, schedule.pk, schedule.name, names[shift.user_id], shift)
+        FeedEvent.of(SCHEDULE_FEED, about, names[shift.user_id], shift, window)
         for shift in stretches
     ]
     return render(f"On call: {schedule.name}", events, now=now)
@@ -75,7 +100,7 @@ def person_calendar(user: Any, *, now: datetime) -> bytes:
     )
     name = display_name(user)
     events = [
-        FeedEvent(PERSON_FEED, schedule_id, schedules[schedule_id], name, shift)
+        FeedEvent.of(PERSON_FEED, (schedule_id, schedules[schedule_id]), name, shift, window)
         for schedule_id, rules in _rules(list(schedules), window).items()
         for shift in _stretches_or_none(schedule_id, rules, window)
         if shift.user_id == user.pk
@@ -120,14 +145,20 @@ def render(name: str, events: Iterable[FeedEvent], *, now: datetime) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("name", name)  # RFC 7986
-    calendar.add("x-wr-calname", name)  # what most clients still read
+    calendar.add("name", one_line(name))  # RFC 7986
+    calendar.add("x-wr-calname", one_line(name))  # what most clients still read
     calendar.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(REFRESH))
     host = uid_host()
     for event in events:
         calendar.add_component(vevent(event, now=now, host=host))
+    if not calendar.subcomponents:
+        calendar.add_component(Timezone.from_tzid("UTC"))
     return bytes(calendar.to_ical())
+
+
+def one_line(text: str) -> str:
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def vevent(event: FeedEvent, *, now: datetime, host: str) -> Event:
@@ -136,15 +167,15 @@ def vevent(event: FeedEvent, *, now: datetime, host: str) -> Event:
     component.add("dtstamp", now)
     component.add("dtstart", event.shift.start)
     component.add("dtend", event.shift.end)
-    component.add("summary", f"On call: {event.person} ({event.schedule_name})")
+    component.add("summary", one_line(f"On call: {event.person} ({event.schedule_name})"))
     component.add("transp", "TRANSPARENT")
     return component
 
 
 def shift_uid(event: FeedEvent, host: str) -> str:
     shift = event.shift
-    start = shift.start.astimezone(UTC)
-    return f"{event.feed}-{event.schedule_id}-{shift.user_id}-{start:%Y%m%dT%H%M%SZ}@{host}"
+    since = f"since-{shift.source}-{shift.ref}" if event.cut else f"{shift.start:%Y%m%dT%H%M%SZ}"
+    return f"{event.feed}-{event.schedule_id}-{shift.user_id}-{since}@{host}"
 
 
 def uid_host() -> str:

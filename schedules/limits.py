@@ -7,6 +7,7 @@ raises OverflowError: a rotation starting in year 1, or turning every million we
 otherwise break every page, feed and page-out that computes the schedule.
 """
 
+import re
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
@@ -53,3 +54,16 @@ def validate_schedule_instant(value: datetime) -> None:
         value = value.replace(tzinfo=UTC)
     if not EARLIEST <= value < LATEST:
         raise ValidationError(RANGE_MESSAGE, code="range")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_one_line(value: str) -> None:
+    """A name is one line of text: a line break or another control character in it would
+    break what shows it on one line (a calendar feed's name, a list, a notice)."""
+    if _CONTROL.search(value):
+        raise ValidationError(
+            "Give a name on one line, without line breaks, tabs or other control characters.",
+            code="control",
+        )

@@ -12,11 +12,11 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from schedules.limits import turn_too_long, validate_schedule_instant
+from schedules.limits import turn_too_long, validate_one_line, validate_schedule_instant
 
 
 class Team(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_one_line])
     description = models.TextField(blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams"
@@ -98,7 +98,7 @@ class Schedule(models.Model):
     """Who is on call, for a team, computed from rotations (layers) and overrides."""
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="schedules")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_one_line])
     description = models.TextField(blank=True)
     time_zone = models.CharField(
         max_length=64,
@@ -139,7 +139,7 @@ class Rotation(models.Model):
         WEEKS = "weeks", "weeks"
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="rotations")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_one_line])
     priority = models.PositiveSmallIntegerField(
         default=1,
         help_text="Where layers overlap, the one with the higher priority (the bigger number) "

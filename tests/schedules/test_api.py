@@ -129,6 +129,19 @@ def test_a_manager_creates_a_schedule_in_their_team_with_a_feed_url(crew: Crew) 
     assert entries_for(schedule).get(action=AuditEntry.Action.CREATE).actor == crew.manager
 
 
+@pytest.mark.parametrize("name", ["Pri\nmary", "Pri\r\nmary", "Pri\tmary", "Pri\x1bmary"])
+def test_a_name_is_one_line(crew: Crew, name: str) -> None:
+    url = f"/api/v1/schedules/{crew.schedule.pk}/"
+
+    response = call("PATCH", crew.manager, url, {"name": name})
+
+    assert response.status_code == 400
+    assert response.json()["name"] == [
+        "Give a name on one line, without line breaks, tabs or other control characters."
+    ]
+    assert Schedule.objects.get(pk=crew.schedule.pk).name == "Primary"
+
+
 def test_a_responder_cannot_create_a_schedule(crew: Crew) -> None:
     body = {"name": "Mine", "team": crew.team.pk, "time_zone": "UTC"}
 

@@ -13,7 +13,7 @@ from icalendar import Calendar
 from rest_framework.authtoken.models import Token
 
 from schedules.feeds import person_settings
-from schedules.ical import FEED_AHEAD, FEED_PAST
+from schedules.ical import FEED_AHEAD, FEED_PAST, feed_window
 from schedules.models import Override, Rotation, RotationParticipant, Schedule, TeamMembership
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -164,8 +164,14 @@ def test_the_window_keeps_shifts_whole(people: dict[str, Any]) -> None:
 
     found = events(fetch(schedule_url(weekly), now))
 
-    assert found[0]["dtstart"].dt <= now - FEED_PAST < found[0]["dtend"].dt
-    assert found[-1]["dtstart"].dt < now + FEED_AHEAD <= found[-1]["dtend"].dt
+    # From the start of the fetch's UTC day: the window moves once a day, not with each fetch.
+    day = datetime(2026, 7, 1, tzinfo=UTC)
+    assert feed_window(now) == (day - FEED_PAST, day + timedelta(days=1) + FEED_AHEAD)
+    first, last = feed_window(now)
+    assert first <= now - FEED_PAST
+    assert now + FEED_AHEAD <= last
+    assert found[0]["dtstart"].dt <= first < found[0]["dtend"].dt
+    assert found[-1]["dtstart"].dt < last <= found[-1]["dtend"].dt
     assert all(e["dtend"].dt - e["dtstart"].dt == timedelta(weeks=1) for e in found[1:-1])
     assert all(
         e["dtstart"].dt.astimezone(UTC).hour in {7, 8} for e in found
@@ -233,6 +239,52 @@ def test_the_feed_is_crlf_and_folded(people: dict[str, Any]) -> None:
     assert all(b"\n" not in line and len(line) <= 75 for line in lines)
     assert any(line.startswith(b" ") for line in lines)  # folded
     assert str(Calendar.from_ical(content)["x-wr-calname"]) == f"On call: {long_name.strip()}"
+
+
+def test_a_feed_with_no_shifts_still_holds_a_component(people: dict[str, Any]) -> None:
+    """RFC 5545 (3.6): a calendar has at least one component. With no shift in the window,
+    that is the VTIMEZONE of UTC, the zone of every time in the feed."""
+    empty = Schedule.objects.create(team=people["team"], name="Empty", time_zone="Europe/Berlin")
+
+    calendar = Calendar.from_ical(fetch(schedule_url(empty), BEFORE_DST).content)
+
+    assert [component.name for component in calendar.subcomponents] == ["VTIMEZONE"]
+    assert str(calendar.subcomponents[0]["tzid"]) == "UTC"
+
+
+def test_a_name_stored_with_a_line_break_is_one_line_in_the_feed(
+    people: dict[str, Any], schedule: Schedule
+) -> None:
+    # Written around validation (schedules.limits.validate_one_line refuses it now).
+    Schedule.objects.filter(pk=schedule.pk).update(name="Pri\r\nBEGIN:VEVENT\rmary")
+
+    response = fetch(schedule_url(schedule), BEFORE_DST)
+
+    calendar = Calendar.from_ical(response.content)
+    assert str(calendar["x-wr-calname"]) == "On call: Pri BEGIN:VEVENT mary"
+    assert str(calendar["name"]) == "On call: Pri BEGIN:VEVENT mary"
+    assert len(events(response)) == 14
+    assert str(events(response)[0]["summary"]) == "On call: Alice Archer (Pri BEGIN:VEVENT mary)"
+
+
+def test_someone_always_on_call_keeps_one_uid_and_moves_once_a_day(
+    people: dict[str, Any],
+) -> None:
+    """One person, no end: a stretch longer than the reach, cut where the search stops. Its
+    UID does not depend on the cut, and the cut moves with the day, not with each fetch."""
+    always = daily_schedule(
+        people["team"], "Always", [people["maria"]], start=datetime(2020, 1, 6, 8, tzinfo=UTC)
+    )
+    morning, evening = AFTER_DST.replace(hour=6), AFTER_DST.replace(hour=22)
+
+    [early] = events(fetch(schedule_url(always), morning))
+    [late] = events(fetch(schedule_url(always), evening))
+    [next_day] = events(fetch(schedule_url(always), evening + timedelta(hours=4)))
+
+    assert str(early["uid"]) == str(late["uid"]) == str(next_day["uid"])
+    assert str(early["uid"]).startswith(f"schedule-{always.pk}-{people['maria'].pk}-since-layer-")
+    assert (early["dtstart"].dt, early["dtend"].dt) == (late["dtstart"].dt, late["dtend"].dt)
+    assert next_day["dtstart"].dt == early["dtstart"].dt + timedelta(days=1)
 
 
 @pytest.mark.parametrize("kind", ["schedules", "people"])
