@@ -9,7 +9,7 @@ from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from escalation.channels import CHANNELS, channel_choices, display_address
-from schedules.limits import validate_one_line
+from schedules.limits import SMALLINT_MAX, validate_one_line
 from schedules.models import Schedule, Team
 
 MIN_LEVEL_DELAY = timedelta(seconds=1)
@@ -43,7 +43,8 @@ class EscalationPolicy(models.Model):
 class EscalationLevel(models.Model):
     policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="levels")
     position = models.PositiveSmallIntegerField(
-        help_text="Levels are paged in ascending order of position."
+        validators=[MaxValueValidator(SMALLINT_MAX)],
+        help_text="Levels are paged in ascending order of position.",
     )
     delay = models.DurationField(
         default=timedelta(minutes=15),

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from schedules.access import can, managed_teams, perm_name, team_members, visible
 from schedules.admin_access import TeamScopedForm
-from schedules.limits import MAX_PARTICIPANTS, RANGE_MESSAGE
+from schedules.limits import MAX_PARTICIPANTS, RANGE_MESSAGE, taken_too_early
 from schedules.models import (
     Override,
     Rotation,
@@ -326,14 +326,18 @@ class OverrideForm(UntouchedInstants, TeamMemberForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         user, schedule, editor = cleaned.get("user"), self.schedule_of_row(), self.editor
-        if editor is None or user is None or schedule is None or user.pk == editor.pk:
+        if editor is None or user is None or schedule is None:
             return cleaned
-        if not can(editor, perm_name(Schedule, "change"), schedule):
+        if can(editor, perm_name(Schedule, "change"), schedule):
+            return cleaned
+        if user.pk != editor.pk:
             self.add_error(
                 "user",
                 "You may take a shift yourself; only the team's managers may put someone "
                 "else on call.",
             )
+        elif (start := cleaned.get("start")) and (why := taken_too_early(start, timezone.now())):
+            self.add_error("start", why)
         return cleaned
 
 

@@ -80,6 +80,7 @@ from schedules.timeline import (
 User = get_user_model()
 GAP_HORIZON = timedelta(days=28)
 GAPS_LISTED = 3
+OVERRIDES_LISTED = 50  # on the schedule page
 MEMBERS_LISTED = 30  # in the help of a layer's participants field
 ZONE_HELP = (
     " Changing it keeps every handoff, end and override at the same instant: this page's "
@@ -212,12 +213,18 @@ class OverrideInline(LocalTimes, TeamPeopleInline, ParentScopedInline, admin.Tab
     fields = ["user", "start", "end", "created_at"]
     readonly_fields = ["created_at"]
     extra = 0
-    verbose_name_plural = "overrides, current and upcoming (where they overlap, the newest wins)"
+    verbose_name_plural = (
+        f"overrides, current and the next {OVERRIDES_LISTED} (where they overlap, the newest "
+        "wins; all of them are in the Overrides list)"
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Override]:
-        # Past overrides stay in the overrides list; the schedule page is about what's ahead.
-        upcoming = super().get_queryset(request).filter(end__gt=timezone.now())
-        return upcoming.select_related("user")  # str(row)
+        # Past overrides stay in the overrides list; the schedule page is about what's ahead,
+        # and shows a page's worth of it (a form per row: thousands of rows took seconds).
+        overrides = super().get_queryset(request)
+        upcoming = overrides.filter(end__gt=timezone.now()).order_by("start", "pk")
+        first = upcoming.values("pk")[:OVERRIDES_LISTED]
+        return overrides.filter(pk__in=first).select_related("user")  # str(row)
 
     def team_id_for(self, request: HttpRequest, obj: Any) -> int | None:
         return obj.team_id if obj is not None else None
@@ -433,17 +440,24 @@ class ScheduleChildAdmin(BackToSchedule, TeamPeopleChoices, SchedulePage, Parent
 
 
 class CappedInline:
-    """At most `max_num` rows (schedules.limits), refused on save: max_num alone only hides
-    the add button, and a scripted or forged POST may carry any number of rows."""
+    """At most `max_num` rows (schedules.limits), and at least `min_num`, refused on save:
+    max_num alone only hides the add button, and a scripted or forged POST may carry any
+    number of rows."""
 
     max_num: int
+    min_num: int | None = None
     too_many: str  # with %(num)d
+    too_few = ""
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("validate_max", True)
+        kwargs.setdefault("validate_min", bool(self.min_num))
         formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
         # A class of its own per call (inlineformset_factory), so this stays with it.
-        formset.default_error_messages = {"too_many_forms": self.too_many}
+        formset.default_error_messages = {
+            "too_many_forms": self.too_many,
+            "too_few_forms": self.too_few,
+        }
         return formset
 
 
@@ -454,8 +468,12 @@ class ParticipantInline(CappedInline, TeamPeopleInline, ParentScopedInline, admi
     fields = ["position", "user"]
     ordering = ["position", "pk"]
     extra = 1
+    # A layer has someone, as on the schedule page and in the API: deleting every row is
+    # refused, not saved as a layer of nobody.
+    min_num = 1
     max_num = MAX_PARTICIPANTS
     too_many = "A rotation takes at most %(num)d participants."
+    too_few = "A rotation needs at least one participant."
     verbose_name = "participant"
     verbose_name_plural = (
         "participants, in turn order (lowest position first; a person may take several places)"

@@ -8,7 +8,7 @@ otherwise break every page, feed and page-out that computes the schedule.
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
@@ -28,6 +28,34 @@ RANGE_MESSAGE = f"Give a time from {EARLIEST.year} to {LATEST.year - 1}."
 # week), and small enough that one request cannot make every computation of the schedule slow.
 MAX_PARTICIPANTS = 100
 MAX_RESTRICTIONS = 28
+# PostgreSQL's smallint: the bound of small integer fields (priorities, positions), checked on
+# SQLite too, which would store any integer.
+SMALLINT_MAX = 32767
+
+
+# An override stands in for every layer while it lasts: a long leave is covered by one, but
+# not the whole life of a schedule.
+MAX_OVERRIDE = timedelta(days=366)
+# Who takes a shift themselves, without the right to change the schedule, takes it from about
+# now (the timeline's links start at the current minute): the past stays as the managers left
+# it.
+TAKE_BACKDATE = timedelta(hours=1)
+
+
+def override_too_long(start: datetime, end: datetime) -> str | None:
+    if end - start <= MAX_OVERRIDE:
+        return None
+    return f"An override may last at most {MAX_OVERRIDE.days} days."
+
+
+def taken_too_early(start: datetime, now: datetime) -> str | None:
+    """Why a shift taken by someone who may not change the schedule may not start then."""
+    if start >= now - TAKE_BACKDATE:
+        return None
+    return (
+        "You may take a shift from now on; only the team's managers change who was on call "
+        "in the past."
+    )
 
 
 def max_turn_length(unit: str) -> int:

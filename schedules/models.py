@@ -8,11 +8,17 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from schedules.limits import turn_too_long, validate_one_line, validate_schedule_instant
+from schedules.limits import (
+    SMALLINT_MAX,
+    override_too_long,
+    turn_too_long,
+    validate_one_line,
+    validate_schedule_instant,
+)
 
 
 class Team(models.Model):
@@ -142,6 +148,7 @@ class Rotation(models.Model):
     name = models.CharField(max_length=100, validators=[validate_one_line])
     priority = models.PositiveSmallIntegerField(
         default=1,
+        validators=[MaxValueValidator(SMALLINT_MAX)],
         help_text="Where layers overlap, the one with the higher priority (the bigger number) "
         "wins.",
     )
@@ -205,7 +212,9 @@ class RotationParticipant(models.Model):
 
     rotation = models.ForeignKey(Rotation, on_delete=models.CASCADE, related_name="participants")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(SMALLINT_MAX)]
+    )
 
     class Meta:
         ordering = ["rotation", "position", "pk"]
@@ -279,6 +288,8 @@ class Override(models.Model):
     def clean(self) -> None:
         if self.start and self.end and self.end <= self.start:
             raise ValidationError({"end": "The end must be after the start."})
+        if self.start and self.end and (reason := override_too_long(self.start, self.end)):
+            raise ValidationError({"end": reason})
 
 
 class PersonSettings(models.Model):

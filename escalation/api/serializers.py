@@ -11,7 +11,7 @@ from escalation.channels import display_address
 from escalation.contact import sees_whole_address
 from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
 from escalation.ownership import on_everyones, own_rows
-from schedules.api.fields import PersonRefField, resolve_people
+from schedules.api.fields import MAX_ID, PersonRefField, resolve_people
 from schedules.api.serializers import ManagedTeamField, refuse_move
 from schedules.models import Team
 
@@ -27,7 +27,7 @@ class LevelSerializer(serializers.ModelSerializer):
     # Ids, checked against the policy's team in PolicySerializer.validate (one answer for a
     # schedule of another team and one that does not exist: this tells nobody what exists).
     schedules = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         max_length=100,
         help_text="Ids of the team's schedules: whoever is on call in them when the level "

@@ -53,7 +53,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
-_MAX_ID = 2**63 - 1
+MAX_ID = 2**63 - 1  # the largest id a database holds: larger overflow its queries
 
 
 class PersonRefField(serializers.Field):
@@ -65,7 +65,7 @@ class PersonRefField(serializers.Field):
     def to_internal_value(self, data: Any) -> int | str:
         if isinstance(data, str) and data.strip():
             return data.strip()
-        if isinstance(data, int) and not isinstance(data, bool) and 0 < data <= _MAX_ID:
+        if isinstance(data, int) and not isinstance(data, bool) and 0 < data <= MAX_ID:
             return data
         self.fail("invalid")
 
@@ -115,3 +115,22 @@ class VisibleScheduleField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self) -> Any:
         user = self.context["request"].user
         return visible(user, perm_name(Schedule, "view"), Schedule.objects.select_related("team"))
+
+
+_TIME_OFFSET = re.compile(r"(?:[+-]\d{2}(?::?\d{2})?|Z)$", re.IGNORECASE)
+
+
+class WallClockTimeField(serializers.TimeField):
+    """A time of day on the wall clock ("09:00"), in a zone the rest of the request names: an
+    offset would be a second, contradicting zone, so it is refused rather than dropped."""
+
+    default_error_messages = {
+        "offset": "Give a wall-clock time without an offset, e.g. 09:00: it is read in the "
+        "layer's time zone."
+    }
+
+    def to_internal_value(self, value: Any) -> Any:
+        # Django's parse_time drops an offset without a word, so look at the text itself.
+        if isinstance(value, str) and _TIME_OFFSET.search(value.strip()):
+            self.fail("offset")
+        return super().to_internal_value(value)

@@ -13,6 +13,7 @@ from schedules.api.fields import (
     ParticipantsField,
     PersonRefField,
     VisibleScheduleField,
+    WallClockTimeField,
     resolve_members,
 )
 from schedules.feeds import person_feed_url, schedule_feed_url
@@ -144,6 +145,9 @@ def _turn_fits(turn_length: int | None, turn_unit: str | None) -> None:
 
 
 class RestrictionSerializer(serializers.ModelSerializer):
+    start_time = WallClockTimeField()
+    end_time = WallClockTimeField()
+
     class Meta:
         model = Restriction
         fields = ["start_day", "start_time", "end_day", "end_time"]
@@ -187,7 +191,6 @@ class RotationSerializer(serializers.ModelSerializer):
             "participants",
             "restrictions",
         ]
-        extra_kwargs = {"priority": {"max_value": 32767}}  # a small integer in the database
 
     def to_representation(self, rotation: Rotation) -> dict[str, Any]:
         data = super().to_representation(rotation)

@@ -5,6 +5,7 @@ from typing import Any, ClassVar, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 from rest_framework import mixins, permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -16,6 +17,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from schedules.access import can, perm_name, visible
 from schedules.api.base import AuditedActorMixin, TeamScopedModelViewSet, TeamScopedViewSet
+from schedules.api.fields import MAX_ID
 from schedules.api.serializers import (
     GapsSerializer,
     InstantQuerySerializer,
@@ -29,6 +31,7 @@ from schedules.api.serializers import (
     TeamSerializer,
 )
 from schedules.feeds import person_settings, rotate_feed_token
+from schedules.limits import taken_too_early
 from schedules.models import Override, PersonSettings, Rotation, Schedule, Team
 from schedules.oncall import UNCOMPUTABLE, ScheduleRules, Shift, final_shifts, gaps
 from schedules.selectors import schedule_rules
@@ -284,7 +287,7 @@ class SchedulePartPermission(permissions.BasePermission):
 
 class ScheduleFilterSerializer(serializers.Serializer):
     schedule = serializers.IntegerField(
-        required=False, min_value=1, help_text="Only those of this schedule."
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only those of this schedule."
     )
 
 
@@ -346,6 +349,8 @@ class OverrideViewSet(SchedulePartViewSet):
                 "You may take a shift of your team's schedules yourself; only the team's "
                 "managers may put someone else on call."
             )
+        if why := taken_too_early(data["start"], timezone.now()):
+            raise serializers.ValidationError({"start": [why]})
 
 
 # --- The caller's own calendar feed ---------------------------------------------------------

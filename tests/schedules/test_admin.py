@@ -22,6 +22,7 @@ from django.urls import reverse
 from escalation.models import EscalationPolicy
 from incidents.models import AuditEntry
 from schedules.admin_forms import OverrideForm
+from schedules.admin_schedules import OVERRIDES_LISTED
 from schedules.feeds import person_feed_url, schedule_feed_url
 from schedules.models import (
     Override,
@@ -503,6 +504,36 @@ def test_a_restriction_is_added_on_the_rotation_page(people: People) -> None:
     assert (restriction.start_day, restriction.end_time) == (0, time(17))
 
 
+def test_the_rotation_page_keeps_at_least_one_participant(people: People) -> None:
+    client = client_for(people.maria)
+    page = url("rotation_change", people.rotation.pk)
+    data = scrape(client, page, "rotation_form").data
+    for index in range(int(data["participants-INITIAL_FORMS"])):
+        data[f"participants-{index}-DELETE"] = "on"
+
+    response = client.post(page, data)
+
+    assert response.status_code == 200
+    [participants, _restrictions] = response.context["inline_admin_formsets"]
+    assert participants.formset.non_form_errors() == ["A rotation needs at least one participant."]
+    assert turn_order(people.rotation) == ["alice", "bob"]
+
+
+def test_a_priority_past_a_small_integer_is_refused_on_every_database(people: People) -> None:
+    client = client_for(people.maria)
+    page = url("rotation_change", people.rotation.pk)
+    data = scrape(client, page, "rotation_form").data
+    data["priority"] = "70000"
+
+    response = client.post(page, data)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["priority"] == [
+        "Ensure this value is less than or equal to 32767."
+    ]
+    assert Rotation.objects.get(pk=people.rotation.pk).priority == 1
+
+
 # --- A layer's people, on the schedule's page --------------------------------------------------
 
 
@@ -948,6 +979,27 @@ def test_a_responder_takes_a_shift_for_themselves(people: People) -> None:
     assert final_people(response) == [GAP, "alice", "alice"]  # her turn, then bob's taken
 
 
+def test_a_responder_takes_the_current_shift_from_now_but_not_the_past(people: People) -> None:
+    """The link of the shift under way starts at the current minute; a start typed further
+    back than an hour is refused (the past is the managers' to change)."""
+    client = client_for(people.alice)
+    current = take_link(client.get(url("schedule_change", people.schedule.pk)), 1)  # alice
+    form = scrape(client, current, "override_form")
+    assert (form.data["start_0"], form.data["start_1"]) == ("2030-01-07", "10:00:00")  # now
+
+    backdated = {**form.data, "start_1": "08:59:00"}  # 07:59 UTC: an hour and a minute ago
+    refused = client.post(current, backdated)
+    taken = client.post(current, form.data)
+
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["start"] == [
+        "You may take a shift from now on; only the team's managers change who was on call "
+        "in the past."
+    ]
+    assert taken.status_code == 302
+    assert Override.objects.get().start == NOW
+
+
 def test_a_responder_cannot_put_someone_else_on_call_nor_cover_another_team(
     people: People,
 ) -> None:
@@ -1123,6 +1175,24 @@ def test_a_first_handoff_at_a_local_time_the_clocks_skip_is_refused(people: Peop
         "the change)."
     ]
     assert Rotation.objects.get(pk=people.rotation.pk).start == FIRST_HANDOFF
+
+
+def test_the_schedule_page_lists_the_current_and_next_overrides_only(people: People) -> None:
+    day = timedelta(days=1)
+    Override.objects.create(
+        schedule=people.schedule, user=people.bob, start=NOW - 3 * day, end=NOW - 2 * day
+    )
+    for n in range(OVERRIDES_LISTED + 5):  # one a day, from today on
+        start = NOW + n * day - timedelta(hours=1)
+        Override.objects.create(
+            schedule=people.schedule, user=people.bob, start=start, end=start + timedelta(hours=2)
+        )
+
+    response = client_for(people.maria).get(url("schedule_change", people.schedule.pk))
+
+    [_layers, overrides] = response.context["inline_admin_formsets"]
+    starts = [form.instance.start for form in overrides.formset.forms]
+    assert starts == [NOW + n * day - timedelta(hours=1) for n in range(OVERRIDES_LISTED)]
 
 
 # --- Warnings about gaps ---------------------------------------------------------------------

@@ -367,6 +367,12 @@ def test_rotation_participants_are_checked(crew: Crew, participants: Any, messag
             "restrictions",
             "Give both days",
         ),
+        (
+            {"restrictions": [{"start_time": "09:00+05:00", "end_time": "17:00"}]},
+            "restrictions",
+            "Give a wall-clock time without an offset",
+        ),
+        ({"priority": 70000}, "priority", "less than or equal to 32767"),
     ],
 )
 def test_a_rotation_is_refused_with_a_clear_message(
@@ -397,6 +403,14 @@ def test_rotations_of_another_team_do_not_exist_for_a_manager(crew: Crew) -> Non
     body = rotation_body(crew, schedule=crew.other_schedule.pk, participants=["otto"])
     assert call("POST", crew.manager, "/api/v1/rotations/", body).status_code == 400
     assert Rotation.objects.get(pk=theirs.pk).name == "Other primary daily"
+
+
+@pytest.mark.parametrize("path", ["rotations", "overrides"])
+def test_a_schedule_filter_past_any_id_is_a_400(crew: Crew, path: str) -> None:
+    response = get(crew.manager, f"/api/v1/{path}/", schedule=str(2**63))
+
+    assert response.status_code == 400
+    assert "less than or equal to" in response.json()["schedule"][0]
 
 
 def test_rotations_list_by_schedule(crew: Crew) -> None:
@@ -496,7 +510,8 @@ def override_body(crew: Crew, user: Any, **changes: Any) -> dict[str, Any]:
 
 
 def test_a_responder_takes_a_shift_themselves(crew: Crew) -> None:
-    response = call("POST", crew.alice, "/api/v1/overrides/", override_body(crew, crew.alice))
+    with time_machine.travel(datetime(2026, 3, 28, 12, tzinfo=UTC)):
+        response = call("POST", crew.alice, "/api/v1/overrides/", override_body(crew, crew.alice))
 
     assert response.status_code == 201, response.content
     override = Override.objects.get(pk=response.json()["id"])
@@ -506,6 +521,50 @@ def test_a_responder_takes_a_shift_themselves(crew: Crew) -> None:
         datetime(2026, 3, 29, 8, 0, tzinfo=UTC),
     )
     assert entries_for(override).get().actor == crew.alice
+
+
+def test_a_responder_takes_a_shift_from_about_now_not_in_the_past(crew: Crew) -> None:
+    """An hour's grace for the page or request on its way; before that, the past is the
+    managers' to change."""
+    now = datetime(2026, 3, 28, 19, 0, tzinfo=UTC)
+    body = override_body(crew, crew.alice, end="2026-03-29T12:00:00Z")
+
+    with time_machine.travel(now, tick=False):
+        late = call(
+            "POST", crew.alice, "/api/v1/overrides/", {**body, "start": "2026-03-28T18:00:00Z"}
+        )
+        early = call(
+            "POST", crew.alice, "/api/v1/overrides/", {**body, "start": "2026-03-28T17:59:00Z"}
+        )
+        managed = call(
+            "POST", crew.manager, "/api/v1/overrides/", {**body, "start": "2026-03-20T00:00:00Z"}
+        )
+
+    assert late.status_code == 201, late.content
+    assert early.status_code == 400
+    assert early.json() == {
+        "start": [
+            "You may take a shift from now on; only the team's managers change who was on "
+            "call in the past."
+        ]
+    }
+    assert managed.status_code == 201, managed.content
+    assert Override.objects.count() == 2
+
+
+def test_an_override_lasts_at_most_a_year(crew: Crew) -> None:
+    body = override_body(crew, crew.bob, start="2026-01-01T00:00:00Z")
+
+    too_long = call(
+        "POST", crew.manager, "/api/v1/overrides/", {**body, "end": "2027-01-02T00:00:01Z"}
+    )
+    a_year = call(
+        "POST", crew.manager, "/api/v1/overrides/", {**body, "end": "2027-01-02T00:00:00Z"}
+    )
+
+    assert too_long.status_code == 400
+    assert too_long.json() == {"end": ["An override may last at most 366 days."]}
+    assert a_year.status_code == 201, a_year.content
 
 
 def test_a_responder_cannot_put_someone_else_on_call(crew: Crew) -> None:
