@@ -224,7 +224,7 @@ class OverrideInline(LocalTimes, TeamPeopleInline, ParentScopedInline, admin.Tab
         overrides = super().get_queryset(request)
         upcoming = overrides.filter(end__gt=timezone.now()).order_by("start", "pk")
         first = upcoming.values("pk")[:OVERRIDES_LISTED]
-        return overrides.filter(pk__in=first).select_related("user")  # str(row)
+        return overrides.filter(pk__in=first).select_related("user", "schedule")  # str(row)
 
     def team_id_for(self, request: HttpRequest, obj: Any) -> int | None:
         return obj.team_id if obj is not None else None
@@ -526,7 +526,9 @@ class RotationAdmin(LayerLocalTimes, ScheduleChildAdmin):
     def page_zone(self, request: HttpRequest, object_id: str | None) -> str | None:
         if object_id and (rotation := self.get_object(request, unquote(object_id))):
             request.__dict__[LAYER_ZONE] = rotation.time_zone  # for the fields' help
-            return rotation.schedule.time_zone
+            # Every time on the page is the layer's: the date widgets' "Now" and their note
+            # about the browser's offset go by the page's zone.
+            return rotation.zone_name
         return super().page_zone(request, object_id)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from schedules.limits import (
     validate_one_line,
     validate_schedule_instant,
 )
+from schedules.oncall import UNCOMPUTABLE
+from schedules.timeline import local_span
 
 
 class Team(models.Model):
@@ -280,7 +282,12 @@ class Override(models.Model):
         indexes = [models.Index(fields=["schedule", "end", "start"], name="override_window")]
 
     def __str__(self) -> str:
-        return f"{self.user} {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M}"
+        """Its times as the schedule's pages show them, in the schedule's zone (the row of the
+        schedule page's inline, the audit log)."""
+        try:
+            return f"{self.user}, {local_span(self.start, self.end, self.schedule.time_zone)}"
+        except UNCOMPUTABLE:  # a zone stored around validation, say: UTC is still right
+            return f"{self.user}, {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M} UTC"
 
     def get_additional_data(self) -> dict[str, Any]:
         return {"team_id": self.schedule.team_id}

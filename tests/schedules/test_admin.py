@@ -817,6 +817,8 @@ def test_the_layers_page_is_in_its_own_zone_and_says_so(people: People) -> None:
 
     assert "The first handoff. Local time in Australia/Sydney, the layer's time zone." in html
     assert "in these windows, in Australia/Sydney (its own time zone" in html
+    # The date widgets' "Now" goes by the page's zone: Sydney's +11:00 in January.
+    assert 'data-admin-utc-offset="39600"' in html
     assert (data["start_0"], data["start_1"]) == ("2030-01-07", "19:00:00")
     assert saved.status_code == 302
     people.rotation.refresh_from_db()
@@ -1175,6 +1177,20 @@ def test_a_first_handoff_at_a_local_time_the_clocks_skip_is_refused(people: Peop
         "the change)."
     ]
     assert Rotation.objects.get(pk=people.rotation.pk).start == FIRST_HANDOFF
+
+
+def test_an_override_row_is_named_in_the_schedules_zone(people: People) -> None:
+    Override.objects.create(
+        schedule=people.schedule,
+        user=people.bob,
+        start=NOW + timedelta(hours=1),
+        end=NOW + timedelta(hours=3),
+    )
+
+    response = client_for(people.maria).get(url("schedule_change", people.schedule.pk))
+
+    # Above the row's fields, which read 11:00 and 13:00 (not UTC's 10:00 and 12:00).
+    assert f"bob, Mon 7 Jan 11:00 {DASH} 13:00 CET" in response.content.decode()
 
 
 def test_the_schedule_page_lists_the_current_and_next_overrides_only(people: People) -> None:

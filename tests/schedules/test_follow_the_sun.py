@@ -82,7 +82,7 @@ def test_each_change_moves_only_its_own_regions_hours(
         ("bea", "22:00-23:00"),
         ("sam", "23:00-00:00"),
     ]
-    # Sydney's (4 April, 16:00 UTC): Sydney opens an hour later in UTC.
+    # Sydney's (Sunday 4 April, 03:00 local: 3 April, 16:00 UTC): Sydney opens an hour later in UTC.
     assert day_of(people, schedule, follow_the_sun.utc(2027, 4, 5)) == [
         ("sue", "00:00-08:00"),
         ("lucy", "08:00-14:00"),

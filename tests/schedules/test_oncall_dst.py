@@ -655,3 +655,38 @@ def test_an_override_over_the_chatham_change_fills_a_gap_of_a_restricted_layer()
         Window(t1, utc(2024, 9, 28, 5, 15)),
         Window(utc(2024, 9, 28, 20, 15), t2),
     ]
+
+
+def test_overrides_over_both_chicago_changes_replace_the_daily_turns_exactly() -> None:
+    # Daily 09:00 turns of ALICE and BOB from Friday 8 March (09:00 CST = 15:00 UTC).
+    # Spring: DAN covers Sat 9 March 22:00 CST (10 March 04:00 UTC) to Sun 08:00 CDT (13:00
+    # UTC), nine hours across the skipped hour; BOB's turn goes on until Sunday's handoff at
+    # 09:00 CDT (14:00 UTC). Autumn: CAROL covers Sat 2 November 23:00 CDT (3 November 04:00
+    # UTC) to Sun 01:30 CST, the second 01:30 (07:30 UTC), three and a half hours.
+    layer = rotation(utc(2024, 3, 8, 15), DAYS, (ALICE, BOB))
+    rules = schedule(
+        CHICAGO,
+        layer,
+        overrides=(
+            override(1, DAN, utc(2024, 3, 10, 4), utc(2024, 3, 10, 13)),
+            override(2, CAROL, utc(2024, 11, 3, 4), utc(2024, 11, 3, 7, 30)),
+        ),
+    )
+
+    assert turns(rules, utc(2024, 3, 9, 15), utc(2024, 3, 11, 14)) == [
+        (utc(2024, 3, 9, 15), utc(2024, 3, 10, 4), BOB),
+        (utc(2024, 3, 10, 4), utc(2024, 3, 10, 13), DAN),
+        (utc(2024, 3, 10, 13), utc(2024, 3, 10, 14), BOB),
+        (utc(2024, 3, 10, 14), utc(2024, 3, 11, 14), ALICE),  # 09:00 CDT to 09:00 CDT
+    ]
+    # 2 November is day 239 of the turns: BOB's (09:00 CDT, 14:00 UTC), to Sunday 09:00 CST
+    # (15:00 UTC), a 25-hour turn.
+    assert turns(rules, utc(2024, 11, 2, 14), utc(2024, 11, 3, 16)) == [
+        (utc(2024, 11, 2, 14), utc(2024, 11, 3, 4), BOB),
+        (utc(2024, 11, 3, 4), utc(2024, 11, 3, 7, 30), CAROL),
+        (utc(2024, 11, 3, 7, 30), utc(2024, 11, 3, 15), BOB),
+        (utc(2024, 11, 3, 15), utc(2024, 11, 3, 16), ALICE),
+    ]
+    # The first 01:30 (CDT, 06:30 UTC) is CAROL's; the second (CST) is BOB's again.
+    assert oncall_at(rules, utc(2024, 11, 3, 6, 30)).user_id == CAROL  # type: ignore[union-attr]
+    assert oncall_at(rules, utc(2024, 11, 3, 7, 30)).user_id == BOB  # type: ignore[union-attr]
