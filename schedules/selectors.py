@@ -32,6 +32,7 @@ from schedules.models import (
     TeamMembership,
 )
 from schedules.oncall import (
+    LAYER,
     UNCOMPUTABLE,
     Layer,
     OverrideRule,
@@ -293,6 +294,24 @@ def oncall_user_ids(schedules: ScheduleIds, instant: datetime) -> dict[int, int 
         for pk, layers in lower.items():
             found[pk] = _oncall_user_id(pk, loader.asking(bare[pk], layers, people), instant)
     return found
+
+
+def layer_zone_at(schedule_id: int, instant: datetime) -> str | None:
+    """The zone of the layer that has someone on call at `instant`, when it names its own
+    (a region's layer of a follow-the-sun schedule: its people keep their hours there); None
+    for an override, a gap, a layer in the schedule's zone, or rules that cannot be
+    computed."""
+    rules = schedule_rules([schedule_id], window=(instant, instant + timedelta(microseconds=1)))
+    if schedule_id not in rules:
+        return None
+    try:
+        shift = oncall_at(rules[schedule_id], instant)
+    except UNCOMPUTABLE:
+        return None
+    if shift is None or shift.source != LAYER:
+        return None
+    own = next(layer.time_zone for layer in rules[schedule_id].layers if layer.id == shift.ref)
+    return own if own and own != rules[schedule_id].time_zone else None
 
 
 def _unanswerable(schedule_id: int) -> int | None:

@@ -4,6 +4,7 @@ as structured fields (Message.data) for the channels that post JSON: a webhook g
 {"type": <purpose>, "summary": <subject>, ...} with the incident or schedule it is about."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -16,9 +17,11 @@ from incidents.links import action_link_url
 from incidents.models import Notification
 from incidents.urgency import urgency_of
 from schedules.oncall import local_naive, zone
+from schedules.selectors import layer_zone_at
 
 Purpose = Notification.Purpose
 T = TypeVar("T")
+_TINY = timedelta(microseconds=1)
 
 
 def render_message(notification: Notification) -> Message:
@@ -96,12 +99,23 @@ def _next_level(notification: Notification) -> dict[str, int] | None:
 
 
 def _shift_context(notification: Notification) -> dict[str, Any]:
+    """The time is told in the zone the person keeps their hours in: their layer's own, when
+    it names one (follow the sun), then in the schedule's too; else the schedule's."""
     schedule = _present(notification.schedule, "schedule")
     shift_at = _present(notification.shift_at, "shift time")
+    # A start notice is about the shift beginning then; an end notice, the one ending then.
+    during = shift_at if notification.purpose == Purpose.SHIFT_START else shift_at - _TINY
+    local_zone = layer_zone_at(schedule.pk, during) or schedule.time_zone
     return {
         "user": notification.user,
         "schedule": schedule,
-        "local_at": local_naive(shift_at, zone(schedule.time_zone)),
+        "local_zone": local_zone,
+        "local_at": local_naive(shift_at, zone(local_zone)),
+        "schedule_local_at": (
+            local_naive(shift_at, zone(schedule.time_zone))
+            if local_zone != schedule.time_zone
+            else None
+        ),
         "schedule_url": _absolute("admin:schedules_schedule_change", schedule.pk),
         "settings_url": _absolute("admin:schedules_personsettings_changelist"),
     }

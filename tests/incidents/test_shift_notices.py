@@ -150,6 +150,36 @@ def test_the_start_notice_is_sent_in_the_schedules_local_time(
     assert notice.status == Notification.Status.SENT
 
 
+def test_a_notice_tells_the_time_in_the_zone_of_the_persons_own_layer(
+    people: dict[str, Any], time_machine: Any
+) -> None:
+    """Follow the sun: ben's layer keeps Sydney's hours, so his notice says Sydney's time
+    first (the schedule's and UTC after it)."""
+    Rotation.objects.filter(schedule=people["schedule"]).update(time_zone="Australia/Sydney")
+    wants(people["ben"])
+    # The handoffs stay at 15:00 UTC in January: 02:00 on Tuesdays in Sydney.
+    time_machine.move_to(START + WEEK - LEAD / 3, tick=False)
+    shift_notices_queue()
+    time_machine.move_to(START + 2 * WEEK + LEAD / 3, tick=False)
+    shift_notices_queue()
+    for notice in Notification.objects.order_by("pk"):
+        assert notification_deliver(notification_id=notice.pk) == "sent"
+
+    start, end = mail.outbox
+    assert start.subject == (
+        "[Watchstander] Your on-call shift on Payments primary starts Tue 12 Jan 02:00"
+        " (Australia/Sydney)"
+    )
+    assert (
+        "Tuesday 12 January 2027, 02:00 (Australia/Sydney), Monday 11 January 2027, 09:00 "
+        "(America/Chicago), 2027-01-11 15:00 UTC" in start.body
+    )
+    assert (
+        "Tuesday 19 January 2027, 02:00 (Australia/Sydney), Monday 18 January 2027, 09:00 "
+        "(America/Chicago), 2027-01-18 15:00 UTC" in end.body
+    )
+
+
 @pytest.mark.parametrize(
     "stored",
     [
