@@ -10,7 +10,7 @@ from escalation.contact import row_address, sees_whole_address, with_whole_addre
 from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
 from escalation.ownership import may, on_everyones, own_rows
 from schedules.access import managed_teams, team_members
-from schedules.admin_access import (
+from schedules.admin.access import (
     ParentScopedInline,
     ScopedHistoryMixin,
     TeamScopedAdmin,

@@ -21,7 +21,7 @@ from incidents.admin_forms import IncidentActionForm, NoteForm, ReassignForm, Re
 from incidents.audit import token_admin
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Notification, Service
 from schedules.access import can, perm_name, visible
-from schedules.admin_access import (
+from schedules.admin.access import (
     ParentScopedInline,
     TeamScopedAdmin,
     holds_any,

@@ -474,7 +474,7 @@ def register_delete_guard(model: type[models.Model], guard: DeleteGuard) -> None
 
     Enforced on every deletion, by a pre_delete receiver that raises ProtectedError: the API
     answers it with 409 and the names, and the admin lists the objects on its confirmation
-    page instead of deleting (schedules.admin_access.TeamScopedAdmin)."""
+    page instead of deleting (schedules.admin.access.TeamScopedAdmin)."""
     if guard not in _DELETE_GUARDS[model]:
         _DELETE_GUARDS[model].append(guard)
     pre_delete.connect(_refuse_guarded_delete, sender=model, dispatch_uid="delete-guard")

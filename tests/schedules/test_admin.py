@@ -21,8 +21,8 @@ from django.urls import reverse
 
 from escalation.models import EscalationPolicy
 from incidents.models import AuditEntry
-from schedules.admin_forms import OverrideForm
-from schedules.admin_schedules import OVERRIDES_LISTED
+from schedules.admin.forms import OverrideForm
+from schedules.admin.schedules import OVERRIDES_LISTED
 from schedules.feeds import person_feed_url, schedule_feed_url
 from schedules.models import (
     Override,

@@ -1,3 +1,6 @@
+"""Teams and their members, users (deactivated, never deleted), and each person's own
+settings."""
+
 from typing import Any
 
 from django import forms
@@ -10,16 +13,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from schedules import admin_schedules
-from schedules.admin_access import (
+from schedules.admin.access import (
     ParentScopedInline,
     ScopedHistoryMixin,
     TeamScopedAdmin,
     is_active_staff,
 )
-from schedules.admin_forms import replace_calendar_url_field
+from schedules.admin.forms import replace_calendar_url_field
 from schedules.feeds import person_feed_url, rotate_feed_token
-from schedules.models import PersonSettings, Team, TeamMembership
+from schedules.models import PersonSettings, TeamMembership
 
 Role = TeamMembership.Role
 
@@ -81,26 +83,18 @@ class TeamMembershipInline(ParentScopedInline, admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-@admin.register(Team)
 class TeamAdmin(TeamScopedAdmin):
     list_display = ["name", "description"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
 
 
-admin.site.unregister(get_user_model())
-
-
-@admin.register(get_user_model())
 class WatchstanderUserAdmin(UserAdmin):
     """Users are deactivated, never deleted: the audit log keeps pointing at them (and on
     PostgreSQL refuses the update a deletion would make to its actor column)."""
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-admin_schedules.register(admin.site)
 
 
 # --- A person's own settings ---------------------------------------------------------------
@@ -114,7 +108,6 @@ class PersonSettingsForm(forms.ModelForm):
         fields = ["user", "notify_shift_start", "notify_shift_end"]
 
 
-@admin.register(PersonSettings)
 class PersonSettingsAdmin(ScopedHistoryMixin, admin.ModelAdmin):
     """Each person's settings are their own: they see and change only theirs, and the list
     takes them straight there. Superusers manage everyone's; readers of the whole installation
