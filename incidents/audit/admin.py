@@ -1,7 +1,7 @@
 """The auditor's admin: the export form (an "Export" button on the audit log), the list of
 exports with their manifests, and the response-times (MTTA/MTTR) report.
 
-Imported from incidents/admin.py. The audit log's own changelist is auditlog's
+Imported from incidents/admin/__init__.py. The audit log's own changelist is auditlog's
 LogEntryAdmin; the button comes from templates/admin/incidents/auditentry/change_list.html.
 """
 
