@@ -26,8 +26,7 @@ from escalation.models import EscalationPolicy
 from incidents.audit.signals import PERMISSIONS_GRANTED, PERMISSIONS_REVOKED
 from incidents.models import AuditEntry, Incident, Integration, Service
 from incidents.services import SYSTEM, incident_resolve
-from schedules import access
-from schedules.access import group_permission_model, perm_name
+from schedules.access import group_permission_model, perm_name, registration
 from schedules.models import Schedule, Team, TeamMembership
 from tests.factories import make_integration
 from tests.rbac.conftest import World, join, make_user
@@ -511,7 +510,8 @@ def test_a_move_whose_permissions_fail_to_follow_is_undone(
     def fail(obj: Any) -> None:
         raise failure
 
-    monkeypatch.setattr(access, "move_team_permissions", fail)
+    # Where the save's receiver looks it up (schedules.access.registration._follow_team).
+    monkeypatch.setattr(registration, "move_team_permissions", fail)
     client = Client(
         HTTP_AUTHORIZATION=f"Token {world.tokens['superuser']}", raise_request_exception=False
     )
