@@ -42,6 +42,8 @@ class LevelFormSet(forms.BaseInlineFormSet):
         schedules = form.cleaned_data.get("schedules") or ()
         if names := sorted(str(s) for s in schedules if s.team_id != team.pk):
             form.add_error("schedules", f"Not schedules of {team}: {', '.join(names)}.")
+        if not users and not schedules:  # as the API: a level of nobody would page nobody
+            form.add_error(None, "A level pages someone: give it people, schedules or both.")
 
 
 class EscalationLevelInline(ParentScopedInline, admin.TabularInline):

@@ -23,7 +23,6 @@ person (their shifts in every schedule they appear in).
 """
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from icalendar import Calendar, Event, Timezone, vDuration
 
+from schedules.limits import CONTROL_CHARACTERS
 from schedules.models import Schedule
 from schedules.oncall import UNCOMPUTABLE, ScheduleRules, Shift
 from schedules.selectors import schedule_rules, schedules_of
@@ -45,7 +45,6 @@ FEED_AHEAD = timedelta(days=90)
 # How often clients are asked to fetch again (RFC 7986; many use their own interval anyway).
 REFRESH = timedelta(hours=1)
 PRODID = "-//Watchstander//On-call schedules//EN"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 SCHEDULE_FEED, PERSON_FEED = "schedule", "person"
 
@@ -158,7 +157,7 @@ def render(name: str, events: Iterable[FeedEvent], *, now: datetime) -> bytes:
 
 
 def one_line(text: str) -> str:
-    return " ".join(_CONTROL.sub(" ", text).split())
+    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
 
 
 def vevent(event: FeedEvent, *, now: datetime, host: str) -> Event:

@@ -14,13 +14,10 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from schedules.limits import (
     SMALLINT_MAX,
-    override_too_long,
-    turn_too_long,
+    turn_out_of_bounds,
     validate_one_line,
     validate_schedule_instant,
 )
-from schedules.oncall import UNCOMPUTABLE
-from schedules.timeline import local_span
 
 
 class Team(models.Model):
@@ -163,7 +160,7 @@ class Rotation(models.Model):
         validators=[validate_schedule_instant],
         help_text="Optional: the layer stops here.",
     )
-    # At most a year of its unit: clean() checks, as the bound depends on the unit.
+    # From 15 minutes to a year (schedules.limits): clean() checks, as it depends on the unit.
     turn_length = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     turn_unit = models.CharField(
         max_length=10,
@@ -202,7 +199,7 @@ class Rotation(models.Model):
         # The length may be missing or invalid here (its own field says so), the unit too (it
         # then gives no bound).
         if isinstance(self.turn_length, int) and (
-            reason := turn_too_long(self.turn_length, str(self.turn_unit))
+            reason := turn_out_of_bounds(self.turn_length, str(self.turn_unit))
         ):
             errors["turn_length"] = reason
         if errors:
@@ -282,12 +279,10 @@ class Override(models.Model):
         indexes = [models.Index(fields=["schedule", "end", "start"], name="override_window")]
 
     def __str__(self) -> str:
-        """Its times as the schedule's pages show them, in the schedule's zone (the row of the
-        schedule page's inline, the audit log)."""
-        try:
-            return f"{self.user}, {local_span(self.start, self.end, self.schedule.time_zone)}"
-        except UNCOMPUTABLE:  # a zone stored around validation, say: UTC is still right
-            return f"{self.user}, {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M} UTC"
+        # In UTC, said so: it heads the row on the schedule's page (whose fields are in the
+        # schedule's zone) and is the audit log's name for the override, which must not
+        # depend on a zone that may change (nor cost a query for it).
+        return f"{self.user}, {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M} UTC"
 
     def get_additional_data(self) -> dict[str, Any]:
         return {"team_id": self.schedule.team_id}
@@ -295,8 +290,6 @@ class Override(models.Model):
     def clean(self) -> None:
         if self.start and self.end and self.end <= self.start:
             raise ValidationError({"end": "The end must be after the start."})
-        if self.start and self.end and (reason := override_too_long(self.start, self.end)):
-            raise ValidationError({"end": reason})
 
 
 class PersonSettings(models.Model):

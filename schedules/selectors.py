@@ -296,11 +296,11 @@ def oncall_user_ids(schedules: ScheduleIds, instant: datetime) -> dict[int, int 
     return found
 
 
-def layer_zone_at(schedule_id: int, instant: datetime) -> str | None:
-    """The zone of the layer that has someone on call at `instant`, when it names its own
+def layer_zone_at(schedule_id: int, instant: datetime, user_id: int) -> str | None:
+    """The zone of the layer that has `user_id` on call at `instant`, when it names its own
     (a region's layer of a follow-the-sun schedule: its people keep their hours there); None
-    for an override, a gap, a layer in the schedule's zone, or rules that cannot be
-    computed."""
+    for an override, a gap, someone else (the schedule changed since), a layer in the
+    schedule's zone, or rules that cannot be computed."""
     rules = schedule_rules([schedule_id], window=(instant, instant + timedelta(microseconds=1)))
     if schedule_id not in rules:
         return None
@@ -308,7 +308,7 @@ def layer_zone_at(schedule_id: int, instant: datetime) -> str | None:
         shift = oncall_at(rules[schedule_id], instant)
     except UNCOMPUTABLE:
         return None
-    if shift is None or shift.source != LAYER:
+    if shift is None or shift.source != LAYER or shift.user_id != user_id:
         return None
     own = next(layer.time_zone for layer in rules[schedule_id].layers if layer.id == shift.ref)
     return own if own and own != rules[schedule_id].time_zone else None

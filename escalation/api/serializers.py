@@ -1,7 +1,6 @@
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
@@ -11,18 +10,21 @@ from escalation.channels import display_address
 from escalation.contact import sees_whole_address
 from escalation.models import ContactMethod, EscalationLevel, EscalationPolicy, NotificationRule
 from escalation.ownership import on_everyones, own_rows
-from schedules.api.fields import MAX_ID, PersonRefField, resolve_people
+from schedules.api.fields import MAX_ID, PersonRefField, resolve_members, resolve_people
 from schedules.api.serializers import ManagedTeamField, refuse_move
 from schedules.models import Team
 
 
 class LevelSerializer(serializers.ModelSerializer):
     delay_seconds = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600)
-    users = serializers.SlugRelatedField(
-        slug_field="username",
-        many=True,
+    # People by id or username, resolved among the policy's team in PolicySerializer.validate
+    # (one answer for anyone else: this tells nobody who has an account).
+    users = serializers.ListField(
+        child=PersonRefField(),
         required=False,
-        queryset=get_user_model().objects.filter(is_active=True),
+        max_length=100,
+        help_text="Active members of the policy's team: user ids (numbers) or usernames "
+        "(strings). Shown as usernames.",
     )
     # Ids, checked against the policy's team in PolicySerializer.validate (one answer for a
     # schedule of another team and one that does not exist: this tells nobody what exists).
@@ -86,14 +88,13 @@ class PolicySerializer(serializers.ModelSerializer):
 
     @staticmethod
     def _check_targets(team: Team, levels: list[dict[str, Any]]) -> None:
-        """A level pages its policy's team only: its people are members, its schedules the
-        team's (as the admin's LevelFormSet checks)."""
-        members = set(team.members.values_list("pk", flat=True))
-        strangers = {u.username for lv in levels for u in lv["users"] if u.pk not in members}
-        if strangers:
-            raise serializers.ValidationError(
-                {"levels": f"Not members of the team: {', '.join(sorted(strangers))}."}
-            )
+        """A level pages its policy's team only: its people are active members (resolved here,
+        in place), its schedules the team's (as the admin's LevelFormSet checks)."""
+        try:
+            for level in levels:
+                level["users"] = resolve_members(team, level["users"])
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({"levels": error.detail}) from None
         asked = {pk for level in levels for pk in level["schedules"]}
         if unknown := asked - set(team.schedules.filter(pk__in=asked).values_list("pk", flat=True)):
             raise serializers.ValidationError(

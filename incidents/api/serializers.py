@@ -6,10 +6,9 @@ from rest_framework import serializers
 from escalation.models import EscalationPolicy
 from incidents.models import Alert, Incident, IncidentEvent, Integration, Service
 from incidents.services import NOTE_MAX_LENGTH
-from schedules.access import perm_name, team_members, visible
-from schedules.api.fields import PersonRefField
+from schedules.access import perm_name, visible
+from schedules.api.fields import PersonRefField, resolve_members
 from schedules.api.serializers import ManagedTeamField, refuse_move
-from schedules.models import Team
 
 
 class IncidentEventSerializer(serializers.ModelSerializer):
@@ -100,12 +99,7 @@ class TeamMemberField(PersonRefField):
     else gets the same answer, so it tells nothing about people outside the team."""
 
     def to_internal_value(self, data: Any) -> Any:
-        ref = super().to_internal_value(data)
-        team: Team = self.context["team"]
-        lookup = {"pk": ref} if isinstance(ref, int) else {"username": ref}
-        user = team_members(Team.objects.filter(pk=team.pk)).filter(**lookup).first()
-        if user is None:
-            raise serializers.ValidationError(f"{ref} is not an active member of team {team}.")
+        [user] = resolve_members(self.context["team"], [super().to_internal_value(data)])
         return user
 
 

@@ -105,7 +105,7 @@ def _shift_context(notification: Notification) -> dict[str, Any]:
     shift_at = _present(notification.shift_at, "shift time")
     # A start notice is about the shift beginning then; an end notice, the one ending then.
     during = shift_at if notification.purpose == Purpose.SHIFT_START else shift_at - _TINY
-    local_zone = layer_zone_at(schedule.pk, during) or schedule.time_zone
+    local_zone = layer_zone_at(schedule.pk, during, notification.user_id) or schedule.time_zone
     return {
         "user": notification.user,
         "schedule": schedule,

@@ -17,7 +17,13 @@ from django.utils import timezone
 from schedules.access import can, managed_teams, perm_name, team_members
 from schedules.admin.access import TeamScopedForm
 from schedules.admin.times import LayerTimesForm, UntouchedInstants
-from schedules.limits import MAX_PARTICIPANTS, taken_too_early
+from schedules.limits import (
+    EARLIEST,
+    LATEST,
+    MAX_PARTICIPANTS,
+    override_too_long,
+    taken_too_early,
+)
 from schedules.models import (
     Override,
     Rotation,
@@ -88,6 +94,8 @@ class OverrideForm(UntouchedInstants, TeamMemberForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if why := self._too_long(cleaned):
+            self.add_error("end", why)
         user, schedule, editor = cleaned.get("user"), self.schedule_of_row(), self.editor
         if editor is None or user is None or schedule is None:
             return cleaned
@@ -102,6 +110,17 @@ class OverrideForm(UntouchedInstants, TeamMemberForm):
         elif (start := cleaned.get("start")) and (why := taken_too_early(start, timezone.now())):
             self.add_error("start", why)
         return cleaned
+
+    def _too_long(self, cleaned: dict[str, Any]) -> str | None:
+        """Why the override's new times make it too long (schedules.limits.MAX_OVERRIDE). Not
+        its stored times, for what they were; nor times out of bounds, which are the model's
+        range error to tell."""
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if not ({"start", "end"} & set(self.changed_data)) or not (start and end):
+            return None
+        if start < EARLIEST or end >= LATEST:
+            return None
+        return override_too_long(start, end)
 
 
 class ParticipantForm(TeamMemberForm):

@@ -163,7 +163,7 @@ class OverrideInline(LocalTimes, TeamPeopleInline, ParentScopedInline, admin.Tab
         overrides = super().get_queryset(request)
         upcoming = overrides.filter(end__gt=timezone.now()).order_by("start", "pk")
         first = upcoming.values("pk")[:OVERRIDES_LISTED]
-        return overrides.filter(pk__in=first).select_related("user", "schedule")  # str(row)
+        return overrides.filter(pk__in=first).select_related("user")  # str(row)
 
     def team_id_for(self, request: HttpRequest, obj: Any) -> int | None:
         return obj.team_id if obj is not None else None

@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from schedules.api.fields import (
     resolve_members,
 )
 from schedules.feeds import person_feed_url, schedule_feed_url
-from schedules.limits import MAX_RESTRICTIONS, turn_too_long
+from schedules.limits import MAX_RESTRICTIONS, override_too_long, turn_out_of_bounds
 from schedules.models import (
     Override,
     PersonSettings,
@@ -89,11 +89,14 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return schedule_feed_url(schedule)
 
     def _changeable(self) -> frozenset[int]:
-        """The ids of the schedules the caller may change: one query for a whole list page."""
+        """The ids of the schedules shown that the caller may change: one query for a whole
+        list page."""
         memo = self.root.__dict__  # a list's rows share their root
         if "_changeable" not in memo:
+            shown: Any = self.root.instance  # a page of schedules, or one
+            ids = [s.pk for s in shown] if isinstance(shown, Iterable) else [shown.pk]
             user = self.context["request"].user
-            mine = visible(user, perm_name(Schedule, "change"), Schedule.objects.all())
+            mine = visible(user, perm_name(Schedule, "change"), Schedule.objects.filter(pk__in=ids))
             memo["_changeable"] = frozenset(mine.values_list("pk", flat=True))
         changeable: frozenset[int] = memo["_changeable"]
         return changeable
@@ -140,7 +143,7 @@ def _members(schedule: Schedule, refs: Sequence[int | str], field: str) -> list[
 
 def _turn_fits(turn_length: int | None, turn_unit: str | None) -> None:
     """The bound of Rotation.clean() (schedules.limits), on the values after this write."""
-    if reason := turn_too_long(turn_length or 1, turn_unit or Rotation.Unit.WEEKS):
+    if reason := turn_out_of_bounds(turn_length or 1, turn_unit or Rotation.Unit.WEEKS):
         raise serializers.ValidationError({"turn_length": reason})
 
 
@@ -264,7 +267,10 @@ class OverrideSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         _same_schedule(self.instance, attrs.get("schedule"))
         schedule = attrs.get("schedule") or self.instance.schedule  # type: ignore[union-attr]
-        _model_clean(Override, _after_write(self.instance, attrs, ["start", "end"]))
+        after = _after_write(self.instance, attrs, ["start", "end"])
+        _model_clean(Override, after)
+        if {"start", "end"} & attrs.keys() and (why := override_too_long(**after)):
+            raise serializers.ValidationError({"end": why})
         if "user" in attrs:
             [attrs["user"]] = _members(schedule, [attrs["user"]], "user")
         return attrs

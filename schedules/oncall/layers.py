@@ -10,6 +10,7 @@ from schedules.oncall.rules import (
     ABSOLUTE_UNITS,
     LAYER,
     MAX_TURN,
+    MIN_TURN,
     UNIT_LENGTHS,
     Layer,
     ScheduleRules,
@@ -32,6 +33,8 @@ def _turn_delta(layer: Layer) -> timedelta:
     delta = layer.turn_length * unit
     if delta > MAX_TURN:
         raise ValueError(f"layer {layer.id}: turns of {delta.days} days, past {MAX_TURN.days}")
+    if delta < MIN_TURN:
+        raise ValueError(f"layer {layer.id}: turns of {delta}, shorter than {MIN_TURN}")
     return delta
 
 

@@ -18,6 +18,9 @@ ABSOLUTE_UNITS = frozenset({MINUTES, HOURS})
 LAYER, OVERRIDE = "layer", "override"
 # The longest turn (schedules.limits refuses longer ones where rules are written): a year.
 MAX_TURN = timedelta(days=366)
+# The shortest: a year's shifts of a schedule (the API's longest range, a feed's reach) stay
+# some tens of thousands, not the half a million of one-minute turns.
+MIN_TURN = timedelta(minutes=15)
 
 # What computing a schedule raises when its stored rules lie past schedules.limits (written
 # around validation, or before the limits existed): datetime arithmetic out of range, or a

@@ -127,3 +127,29 @@ def test_a_level_that_would_page_nobody_is_refused(
         "0": {"non_field_errors": ["A level pages someone: give users, schedules or both."]}
     }
     assert list(policy.levels.get().users.all()) == [alice]
+
+
+def test_naming_people_outside_the_team_on_a_level_tells_nothing_about_them(
+    team: Team, maria: Any
+) -> None:
+    alice = member(team, "alice")
+    policy = PolicyFactory(team=team)
+    add_level(policy, [alice], timedelta(minutes=5))
+    otto = UserFactory(username="otto")
+    MembershipFactory(team=TeamFactory(name="Security"), user=otto)
+    client = client_of(maria)
+
+    answers = [
+        client.patch(
+            policy_url(policy),
+            {"levels": [{"position": 1, "delay_seconds": 60, "users": ["alice", ref]}]},
+            content_type="application/json",
+        ).json()
+        for ref in ("otto", "ghost", otto.pk)
+    ]
+
+    assert answers == [
+        {"levels": [f"Not active members of the team Platform: {ref}."]}
+        for ref in ("otto", "ghost", otto.pk)
+    ]
+    assert list(policy.levels.get().users.all()) == [alice]

@@ -488,7 +488,7 @@ def test_api_reassign_to_someone_outside_the_team_says_so_the_same_way(
 
     assert response.status_code == 400
     team_name = team.setup.service.team.name
-    assert response.json() == {"user": [f"{user} is not an active member of team {team_name}."]}
+    assert response.json() == {"user": [f"Not active members of the team {team_name}: {user}."]}
     assert reload(incident).assignee is None
 
 

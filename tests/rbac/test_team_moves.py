@@ -490,6 +490,23 @@ def test_a_level_pages_only_its_policys_team(world: World) -> None:
     assert not level.schedules.exists()
 
 
+def test_a_level_of_nobody_is_refused_in_the_admin_as_in_the_api(world: World) -> None:
+    client = browser(world, "manager_a")
+    page = admin_change(EscalationPolicy, world.a.policy.pk)
+    data = change_form_data(client.get(page))
+    data["levels-0-users"] = []
+    data["levels-0-schedules"] = []
+
+    response = client.post(page, data)
+
+    assert response.status_code == 200
+    [levels] = response.context["inline_admin_formsets"]
+    assert levels.formset.forms[0].non_field_errors() == [
+        "A level pages someone: give it people, schedules or both."
+    ]
+    assert list(world.a.policy.levels.get(position=1).users.all()) == [world.a.responder]
+
+
 @pytest.mark.parametrize(
     "failure",
     [RuntimeError("the database went away"), APIException("refused half-way")],

@@ -361,6 +361,7 @@ def test_rotation_participants_are_checked(crew: Crew, participants: Any, messag
         ({"start": "2026-03-23T09:00:00"}, "start", "Give a time zone offset"),
         ({"end": "2026-03-01T00:00:00Z"}, "end", "The end must be after the start."),
         ({"turn_length": 60}, "turn_length", "at most 366 days"),
+        ({"turn_length": 14, "turn_unit": "minutes"}, "turn_length", "at least 15 minutes"),
         ({"start": "0001-01-01T00:00:00Z"}, "start", "Give a time from 1970 to 2999."),
         (
             {"restrictions": [{"start_day": 4, "start_time": "18:00", "end_time": "08:00"}]},
@@ -565,6 +566,24 @@ def test_an_override_lasts_at_most_a_year(crew: Crew) -> None:
     assert too_long.status_code == 400
     assert too_long.json() == {"end": ["An override may last at most 366 days."]}
     assert a_year.status_code == 201, a_year.content
+
+
+def test_an_older_override_longer_than_a_year_may_change_hands_but_not_grow(crew: Crew) -> None:
+    """Stored before the bound: it is not refused for what it was, only for a new length."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    override = Override.objects.create(
+        schedule=crew.schedule, user=crew.bob, start=start, end=start + timedelta(days=400)
+    )
+    url = f"/api/v1/overrides/{override.pk}/"
+
+    handed = call("PATCH", crew.manager, url, {"user": "alice"})
+    grown = call("PATCH", crew.manager, url, {"end": "2027-03-01T00:00:00Z"})
+
+    assert handed.status_code == 200, handed.content
+    assert grown.status_code == 400
+    assert grown.json() == {"end": ["An override may last at most 366 days."]}
+    override.refresh_from_db()
+    assert (override.user, override.end) == (crew.alice, start + timedelta(days=400))
 
 
 def test_a_responder_cannot_put_someone_else_on_call(crew: Crew) -> None:

@@ -22,7 +22,8 @@ from schedules.models import (
     Schedule,
     Team,
 )
-from schedules.selectors import oncall_user_ids
+from schedules.oncall import UNCOMPUTABLE, final_shifts, oncall_at
+from schedules.selectors import oncall_user_ids, schedule_rules
 from tests.conftest import Setup
 from tests.factories import TeamFactory
 from tests.schedules.test_admin import (
@@ -92,6 +93,30 @@ def test_a_turn_may_last_a_year_of_its_unit_and_no_more(
     assert errors_of(rotation) == {
         "turn_length": [f"A turn may last at most 366 days: {longest} {unit}."]
     }
+
+
+@pytest.mark.parametrize(("unit", "shortest"), [("minutes", 15), ("hours", 1)])
+def test_a_turn_lasts_at_least_15_minutes(rotation: Rotation, unit: str, shortest: int) -> None:
+    """One-minute turns made a year of one schedule's shifts half a million (seconds of work
+    for any reader of its shifts, feed or timeline)."""
+    rotation.turn_unit, rotation.turn_length = unit, shortest
+    rotation.full_clean()
+
+    rotation.turn_unit, rotation.turn_length = "minutes", 14
+
+    assert errors_of(rotation) == {"turn_length": ["A turn lasts at least 15 minutes."]}
+
+
+def test_turns_stored_shorter_than_15_minutes_are_refused_by_the_pure_functions(
+    rotation: Rotation,
+) -> None:
+    Rotation.objects.filter(pk=rotation.pk).update(turn_length=1, turn_unit="minutes")
+    rules = schedule_rules([rotation.schedule_id])[rotation.schedule_id]
+
+    with pytest.raises(UNCOMPUTABLE):
+        final_shifts(rules, FIRST_HANDOFF, FIRST_HANDOFF + timedelta(days=1))
+    with pytest.raises(UNCOMPUTABLE):
+        oncall_at(rules, FIRST_HANDOFF + timedelta(hours=1))
 
 
 @pytest.mark.parametrize(
