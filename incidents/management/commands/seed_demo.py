@@ -31,7 +31,10 @@ class Command(BaseCommand):
             for user in demo.users
         ]
         lines.append("Integrations:")
-        lines += [f"  {i['name']}: {i['url']}  (key {i['key']})" for i in demo.integrations]
+        lines += [
+            f"  {i['name']} of {i['service']} ({i['team']}): {i['url']}  (key {i['key']})"
+            for i in demo.integrations
+        ]
         lines.append("Schedules (iCal subscription URLs):")
         lines += [f"  {s['name']} ({s['time_zone']}): {s['ical_url']}" for s in demo.schedules]
         events_api = next(i for i in demo.integrations if i["kind"] == "events_api_v2")
