@@ -109,6 +109,17 @@ def is_team_member(request: HttpRequest) -> bool:
     return bool(request.__dict__["_is_team_member"])
 
 
+def allowed(request: HttpRequest, model: type[models.Model], action: str, obj: Any) -> bool:
+    """Whether the user may `action` (view, change, delete) `obj` of `model`, or, with no
+    object, that model's admin pages at all: team members see the lists (filtered to their
+    teams), holders of the permission on any object of the model may act."""
+    if not is_active_staff(request):
+        return False
+    if obj is None:
+        return (action == "view" and is_team_member(request)) or holds_any(request, model, action)
+    return request_can(request, perm_name(model, action), obj)
+
+
 def limit_choices(request: HttpRequest, db_field: Any, kwargs: dict[str, Any]) -> None:
     """Foreign keys and many-to-many fields to team-scoped objects offer only what the user may
     change: a manager of team A cannot attach team B's policy or schedule, nor even see it in
@@ -131,13 +142,7 @@ class TeamScopedAdmin(  # type: ignore[misc]
     form = TeamScopedForm
 
     def _allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        if not is_active_staff(request):
-            return False
-        if obj is None:
-            if action == "view" and is_team_member(request):
-                return True
-            return holds_any(request, self.model, action)
-        return request_can(request, perm_name(self.model, action), obj)
+        return allowed(request, self.model, action, obj)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         queryset = super().get_queryset(request)
@@ -252,14 +257,8 @@ class ParentScopedAdmin(ScopedHistoryMixin, admin.ModelAdmin):
         return super().get_queryset(request).filter(**{f"{self.owner_path}__in": owners})
 
     def _allowed(self, request: HttpRequest, action: str, obj: Any) -> bool:
-        if not is_active_staff(request):
-            return False
-        if obj is None:
-            if action == "view" and is_team_member(request):
-                return True
-            return holds_any(request, self.owner_model, action)
-        owner = owner_of(obj, self.owner_path)
-        return request_can(request, perm_name(self.owner_model, action), owner)
+        owner = owner_of(obj, self.owner_path) if obj is not None else None
+        return allowed(request, self.owner_model, action, owner)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

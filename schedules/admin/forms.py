@@ -4,6 +4,7 @@ schedule's time zone, are in schedules.admin.times.
 """
 
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -67,8 +68,9 @@ class TeamMemberForm(forms.ModelForm):
     """The row's person must be an active member of the schedule's team. The dropdown offers
     no one else; this refuses a forged POST, and a row moved to another team's schedule."""
 
+    @abstractmethod  # for mypy and the reader: ABCMeta would clash with Django's metaclasses
     def schedule_of_row(self) -> Schedule | None:
-        raise NotImplementedError
+        """The schedule the row belongs to (each form says how to reach it)."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -262,8 +264,9 @@ class ScheduleFeedForm(ScheduleForm):
 class TeamPeopleChoices:
     """The `user` field offers the people of the team whose schedule the page is about."""
 
+    @abstractmethod  # for mypy and the reader: ABCMeta would clash with Django's metaclasses
     def team_id_for(self, request: HttpRequest, obj: Any) -> int | None:
-        raise NotImplementedError
+        """The team whose people the page offers (each admin says how to reach it)."""
 
     def _people_callback(self, request: HttpRequest, obj: Any) -> Any:
         return partial(

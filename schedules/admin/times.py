@@ -9,6 +9,7 @@ settings.TIME_ZONE; SchedulePage activates the schedule's zone while a page is h
 LocalSplitDateTimeField reads local times by the rules of schedules.oncall.
 """
 
+from abc import abstractmethod
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -205,8 +206,9 @@ class SchedulePage(LocalTimes):
     """An add or change page about one schedule's times: handled, and rendered, in that
     schedule's zone (settings.TIME_ZONE until the page knows its schedule)."""
 
+    @abstractmethod  # for mypy and the reader: ABCMeta would clash with Django's metaclasses
     def page_zone(self, request: HttpRequest, object_id: str | None) -> str | None:
-        raise NotImplementedError
+        """The zone the page is handled in (each admin says whose it is)."""
 
     def changeform_view(
         self,
