@@ -4,7 +4,6 @@ as structured fields (Message.data) for the channels that post JSON: a webhook g
 {"type": <purpose>, "summary": <subject>, ...} with the incident or schedule it is about."""
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -18,10 +17,10 @@ from incidents.models import Notification
 from incidents.urgency import urgency_of
 from schedules.oncall import local_naive, zone
 from schedules.selectors import layer_zone_at
+from schedules.stretches import TINY
 
 Purpose = Notification.Purpose
 T = TypeVar("T")
-_TINY = timedelta(microseconds=1)
 
 
 def render_message(notification: Notification) -> Message:
@@ -104,7 +103,7 @@ def _shift_context(notification: Notification) -> dict[str, Any]:
     schedule = _present(notification.schedule, "schedule")
     shift_at = _present(notification.shift_at, "shift time")
     # A start notice is about the shift beginning then; an end notice, the one ending then.
-    during = shift_at if notification.purpose == Purpose.SHIFT_START else shift_at - _TINY
+    during = shift_at if notification.purpose == Purpose.SHIFT_START else shift_at - TINY
     local_zone = layer_zone_at(schedule.pk, during, notification.user_id) or schedule.time_zone
     return {
         "user": notification.user,
